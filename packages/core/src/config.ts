@@ -1,0 +1,144 @@
+import { z } from 'zod';
+import { SluiceError } from './errors.js';
+
+const int = (min: number) => z.coerce.number().int().min(min);
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const url = (protocols: readonly string[]) =>
+  z.url().refine((value) => protocols.some((p) => value.startsWith(`${p}//`)), {
+    message: `must start with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+  });
+
+/**
+ * Variables every Sluice process reads. Names, defaults and meanings are SPEC.md's
+ * "Configuration" table.
+ */
+export const commonEnvShape = {
+  /** Redis: `redis://`, `rediss://`, or `redis+cluster://host:port,host:port` for a Redis Cluster. @defaultValue `redis://127.0.0.1:6379` */
+  REDIS_URL: z
+    .string()
+    .default('redis://127.0.0.1:6379')
+    .refine((v) => /^(redis|rediss|redis\+cluster|rediss\+cluster|redis\+sentinel):\/\//.test(v), {
+      message: 'must start with redis://, rediss://, redis+cluster:// or redis+sentinel://',
+    }),
+  /** BullMQ key prefix; use `{sluice}` on Redis Cluster so a queue's keys share a slot. @defaultValue `sluice` */
+  SLUICE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_{}-]+$/, 'letters, digits, _, -, { and } only')
+    .default('sluice'),
+  /** Chroma server. @defaultValue `http://127.0.0.1:8000` */
+  CHROMA_URL: url(['http:', 'https:']).default('http://127.0.0.1:8000'),
+  /** Uploaded files, shared by API and workers. @defaultValue `./data/uploads` */
+  STORAGE_DIR: z.string().min(1).default('./data/uploads'),
+  /** `hash` (built-in, offline, lexical) or `openai` (any OpenAI-compatible endpoint). @defaultValue `hash` */
+  EMBEDDINGS: z.enum(['hash', 'openai']).default('hash'),
+  /** Base URL of an OpenAI-compatible API, e.g. `http://ollama:11434/v1`. */
+  EMBEDDINGS_URL: url(['http:', 'https:']).optional(),
+  /** Embedding model name for `openai`. */
+  EMBEDDINGS_MODEL: z.string().min(1).optional(),
+  /** API key for `openai`; may be empty for local servers. */
+  EMBEDDINGS_API_KEY: z.string().optional(),
+  /** Dimensions of the `hash` embedder. @defaultValue 384 */
+  EMBEDDINGS_DIMENSIONS: int(8).max(8192).default(384),
+  /** Characters per chunk. @defaultValue 1000 */
+  CHUNK_SIZE: int(100).max(20000).default(1000),
+  /** Characters of overlap between neighbouring chunks. @defaultValue 100 */
+  CHUNK_OVERLAP: int(0).max(5000).default(100),
+  /** Pino level. @defaultValue `info` */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** A release marker shown in logs and metrics (the rollout lab sets it per "version"). @defaultValue `dev` */
+  SLUICE_RELEASE: z.string().min(1).default('dev'),
+};
+
+/** Variables the worker process reads. */
+export const workerEnvSchema = z
+  .object({
+    ...commonEnvShape,
+    /** Jobs one worker process runs at once. @defaultValue 4 */
+    WORKER_CONCURRENCY: int(1).max(256).default(4),
+    /** After SIGTERM, how long in-flight jobs may run before they are preempted. @defaultValue 20000 */
+    DRAIN_TIMEOUT_MS: int(0).default(20000),
+    /** A parse that runs longer is stopped; the job fails with `PARSE_TIMEOUT`. @defaultValue 120000 */
+    PARSE_TIMEOUT_MS: int(100).default(120000),
+    /** Memory cap of the PDF parser thread (old generation), in MiB. @defaultValue 1024 */
+    PARSE_MAX_MEMORY_MB: int(64).default(1024),
+    /** Probe and metrics port. @defaultValue 3002 */
+    HEALTH_PORT: int(0).max(65535).default(3002),
+    /** BullMQ lock duration; see `WorkerRuntimeOptions.lockDurationMs`. @defaultValue 10000 */
+    LOCK_DURATION_MS: int(1000).default(10000),
+    /** BullMQ stalled-check interval. @defaultValue 4000 */
+    STALLED_INTERVAL_MS: int(500).default(4000),
+    /** Stalls (lost locks) a job survives before it fails. @defaultValue 5 */
+    MAX_STALLED_COUNT: int(0).default(5),
+    /** Preemptions a job survives without spending an attempt. @defaultValue 10 */
+    MAX_PREEMPTIONS: int(0).default(10),
+  })
+  .superRefine(requireOpenAiSettings);
+
+/** Variables the API process reads. */
+export const apiEnvSchema = z
+  .object({
+    ...commonEnvShape,
+    /** HTTP port. @defaultValue 3001 */
+    PORT: int(0).max(65535).default(3001),
+    /** Address to listen on. @defaultValue `0.0.0.0` */
+    HOST: z.string().min(1).default('0.0.0.0'),
+    /** HS256 secret for API tokens (at least 32 characters). */
+    AUTH_JWT_SECRET: z.string().min(32, 'at least 32 characters').optional(),
+    /** Serve without authentication (development only). @defaultValue false */
+    AUTH_DISABLED: bool.default(false),
+    /** Larger uploads get 413. @defaultValue 52428800 */
+    MAX_UPLOAD_BYTES: int(1).default(52428800),
+    /** After SIGTERM, how long the API keeps serving (readiness already 503). @defaultValue 5000 */
+    SHUTDOWN_DELAY_MS: int(0).default(5000),
+  })
+  .superRefine(requireOpenAiSettings)
+  .superRefine((env, ctx) => {
+    if (!env.AUTH_JWT_SECRET && !env.AUTH_DISABLED) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AUTH_JWT_SECRET'],
+        message: 'is required (or set AUTH_DISABLED=true for development)',
+      });
+    }
+  });
+
+function requireOpenAiSettings(
+  env: { EMBEDDINGS: string; EMBEDDINGS_URL?: string | undefined; EMBEDDINGS_MODEL?: string | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  if (env.EMBEDDINGS !== 'openai') return;
+  for (const name of ['EMBEDDINGS_URL', 'EMBEDDINGS_MODEL'] as const) {
+    if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is required when EMBEDDINGS=openai' });
+  }
+}
+
+/** Parsed worker configuration. */
+export type WorkerConfig = Readonly<z.output<typeof workerEnvSchema>>;
+/** Parsed API configuration. */
+export type ApiConfig = Readonly<z.output<typeof apiEnvSchema>>;
+
+/**
+ * Parses environment variables once, at start. Empty strings count as unset.
+ * @throws SluiceError `CONFIG_INVALID` whose message names every bad variable, its value and what is allowed
+ */
+export function parseEnv<TSchema extends z.ZodType>(
+  schema: TSchema,
+  env: Record<string, string | undefined>,
+): Readonly<z.output<TSchema>> {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? '(environment)');
+      const value = cleaned[name];
+      const shown = value === undefined ? 'unset' : /SECRET|KEY|PASSWORD/.test(name) ? '(hidden)' : JSON.stringify(value);
+      return `${name}=${shown}: ${issue.message}`;
+    });
+    throw new SluiceError('CONFIG_INVALID', `invalid configuration:\n  ${lines.join('\n  ')}`, {
+      details: { variables: parsed.error.issues.map((i) => String(i.path[0])) },
+    });
+  }
+  return Object.freeze(parsed.data) as Readonly<z.output<TSchema>>;
+}

@@ -1,0 +1,35 @@
+export { ERROR_CODES, SluiceError, decodeFailure, encodeFailure, isErrorCode, toSluiceError } from './errors.js';
+export type { ErrorCode, SluiceErrorOptions } from './errors.js';
+export {
+  PIPELINE_VERSION,
+  chunkId,
+  contentHash,
+  deleteJobId,
+  ingestJobId,
+  ordinalsAmongEqual,
+  pipelineFingerprint,
+} from './ids.js';
+export type { ChunkIdInput, JobIdInput } from './ids.js';
+export { defineJob, enqueue, parsePayload } from './job-definition.js';
+export type { JobDefinition, JobDefinitionOptions, PayloadInputOf, PayloadOf } from './job-definition.js';
+export { apiEnvSchema, commonEnvShape, parseEnv, workerEnvSchema } from './config.js';
+export type { ApiConfig, WorkerConfig } from './config.js';
+export { checkEvictionPolicy, createRedisConnection, isClusterUrl, reconnectDelay } from './redis-connection.js';
+export type { RedisConnectionOptions, RedisRole } from './redis-connection.js';
+export { createLogger } from './logger.js';
+export type { Logger, LoggerOptions } from './logger.js';
+export { createWorkerMetrics, registerQueueDepth } from './metrics.js';
+export type { WorkerMetrics } from './metrics.js';
+export { createHealthServer, runHealthChecks } from './health-server.js';
+export type { HealthCheck, HealthReport, HealthServerOptions } from './health-server.js';
+export { WorkerRuntime } from './worker-runtime.js';
+export type {
+  DrainResult,
+  JobContext,
+  JobHandler,
+  ResolvedWorkerRuntimeOptions,
+  WorkerRuntimeOptions,
+  WorkerState,
+} from './worker-runtime.js';
+export { handleProcessSignals } from './process-lifecycle.js';
+export type { ProcessSignalOptions } from './process-lifecycle.js';

@@ -1,0 +1,97 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Queue } from 'bullmq';
+
+/** The worker's Prometheus metrics. Names are part of the operations contract (dashboards, KEDA). */
+export interface WorkerMetrics {
+  readonly registry: Registry;
+  readonly jobsStarted: Counter<'queue' | 'name'>;
+  readonly jobsCompleted: Counter<'queue' | 'name'>;
+  readonly jobsFailed: Counter<'queue' | 'name' | 'code'>;
+  readonly jobsPreempted: Counter<'queue' | 'name'>;
+  readonly jobsStalled: Counter<'queue'>;
+  readonly lockRenewalFailures: Counter<'queue'>;
+  readonly jobDuration: Histogram<'queue' | 'name' | 'outcome'>;
+  readonly activeJobs: Gauge<'queue'>;
+}
+
+/**
+ * Creates a registry with process metrics and the job metrics, labelled with the release so
+ * that old and new versions can be told apart during a rollout.
+ */
+export function createWorkerMetrics(release: string): WorkerMetrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ release });
+  collectDefaultMetrics({ register: registry, prefix: 'sluice_' });
+  const registers = [registry];
+  return {
+    registry,
+    jobsStarted: new Counter({
+      name: 'sluice_jobs_started_total',
+      help: 'Jobs a worker started.',
+      labelNames: ['queue', 'name'],
+      registers,
+    }),
+    jobsCompleted: new Counter({
+      name: 'sluice_jobs_completed_total',
+      help: 'Jobs completed.',
+      labelNames: ['queue', 'name'],
+      registers,
+    }),
+    jobsFailed: new Counter({
+      name: 'sluice_jobs_failed_total',
+      help: 'Job attempts that failed, by error code.',
+      labelNames: ['queue', 'name', 'code'],
+      registers,
+    }),
+    jobsPreempted: new Counter({
+      name: 'sluice_jobs_preempted_total',
+      help: 'Jobs handed back to the wait list on drain without spending an attempt.',
+      labelNames: ['queue', 'name'],
+      registers,
+    }),
+    jobsStalled: new Counter({
+      name: 'sluice_jobs_stalled_total',
+      help: 'Jobs this worker found stalled (lock expired) and returned to wait.',
+      labelNames: ['queue'],
+      registers,
+    }),
+    lockRenewalFailures: new Counter({
+      name: 'sluice_lock_renewal_failures_total',
+      help: 'Job locks this worker failed to renew.',
+      labelNames: ['queue'],
+      registers,
+    }),
+    jobDuration: new Histogram({
+      name: 'sluice_job_duration_seconds',
+      help: 'Time from start to end of one job run.',
+      labelNames: ['queue', 'name', 'outcome'],
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600],
+      registers,
+    }),
+    activeJobs: new Gauge({
+      name: 'sluice_active_jobs',
+      help: 'Jobs running in this process now.',
+      labelNames: ['queue'],
+      registers,
+    }),
+  };
+}
+
+/**
+ * Adds `sluice_queue_jobs{queue,state}`: the queue's depth by state, read from Redis when
+ * scraped. KEDA or an HPA scales workers on `waiting + active`.
+ */
+export function registerQueueDepth(registry: Registry, queues: readonly Queue[]): void {
+  new Gauge({
+    name: 'sluice_queue_jobs',
+    help: 'Jobs in the queue by state, read from Redis at scrape time.',
+    labelNames: ['queue', 'state'],
+    registers: [registry],
+    async collect() {
+      for (const queue of queues) {
+        const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized');
+        for (const [state, count] of Object.entries(counts)) this.set({ queue: queue.name, state }, count);
+      }
+    },
+  });
+}

@@ -1,0 +1,62 @@
+import type { Logger } from 'pino';
+
+/** Options for {@link handleProcessSignals}. */
+export interface ProcessSignalOptions {
+  logger: Logger;
+  /** Stops the process's work in order (drain, close servers and connections). */
+  shutdown: (reason: string) => Promise<void>;
+  /** How the process ends; replaceable in tests. @defaultValue `process.exit` */
+  exit?: (code: number) => never;
+  /** The longest a shutdown after an uncaught error may take before the process exits anyway. @defaultValue 5000 */
+  crashShutdownMs?: number;
+}
+
+/**
+ * SIGTERM or SIGINT: shut down in order, then exit 0 (1 if the shutdown itself failed).
+ * A second signal: exit at once with 128 + the signal number. An uncaught exception or
+ * unhandled rejection: log it, shut down what can be within `crashShutdownMs`, exit 1.
+ */
+export function handleProcessSignals(options: ProcessSignalOptions): void {
+  const exit = options.exit ?? ((code: number) => process.exit(code));
+  const log = options.logger;
+  let stopping = false;
+
+  const stop = (reason: string, code: number, deadlineMs?: number) => {
+    stopping = true;
+    const shutdown = options.shutdown(reason).then(
+      () => code,
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        return 1;
+      },
+    );
+    const deadline =
+      deadlineMs === undefined
+        ? shutdown
+        : Promise.race([shutdown, new Promise<number>((r) => setTimeout(() => r(code), deadlineMs).unref())]);
+    void deadline.then((exitCode) => {
+      log.info({ exitCode }, 'exiting');
+      log.flush?.();
+      exit(exitCode);
+    });
+  };
+
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal, exiting now');
+      exit(128 + (signal === 'SIGINT' ? 2 : 15));
+    }
+    log.info({ signal }, 'signal received, shutting down');
+    stop(signal, 0);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  const onCrash = (err: unknown, kind: string) => {
+    log.fatal({ err }, kind);
+    if (stopping) exit(1);
+    stop(kind, 1, options.crashShutdownMs ?? 5000);
+  };
+  process.on('uncaughtException', (err) => onCrash(err, 'uncaught exception'));
+  process.on('unhandledRejection', (err) => onCrash(err, 'unhandled rejection'));
+}

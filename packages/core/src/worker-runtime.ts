@@ -1,0 +1,297 @@
+import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import type { Cluster, Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { SluiceError, encodeFailure, toSluiceError } from './errors.js';
+import { parsePayload, type JobDefinition, type PayloadOf } from './job-definition.js';
+import type { WorkerMetrics } from './metrics.js';
+
+/** What a job handler gets besides its payload. */
+export interface JobContext<TPayload> {
+  /** The BullMQ job. */
+  readonly job: Job<TPayload>;
+  /** The payload, validated against the job's schema. */
+  readonly payload: TPayload;
+  /**
+   * Aborted when the job must stop: the drain deadline passed (the runtime then hands the job
+   * back without spending an attempt). Check it at safe points, e.g. between batches.
+   */
+  readonly signal: AbortSignal;
+  /** A logger bound to the job's ID, name and queue. */
+  readonly log: Logger;
+  /** Stores the job's progress (shown by `GET /v1/jobs/:id`). */
+  progress(value: Record<string, unknown>): Promise<void>;
+}
+
+/** Runs one job kind. The returned value becomes the job's result. */
+export type JobHandler<TDef extends JobDefinition> = (context: JobContext<PayloadOf<TDef>>) => Promise<unknown>;
+
+/** Lifecycle of a {@link WorkerRuntime}. */
+export type WorkerState = 'starting' | 'ready' | 'draining' | 'closed';
+
+/** Options for {@link WorkerRuntime}. Every field but `queue`, `connection` and `logger` has a default. */
+export interface WorkerRuntimeOptions {
+  /** The queue to consume. */
+  queue: string;
+  /** A `worker`-role connection from `createRedisConnection`; the runtime closes it on drain. */
+  connection: Redis | Cluster;
+  logger: Logger;
+  /** BullMQ key prefix. @defaultValue `sluice` */
+  prefix?: string;
+  /** Jobs run at once. @defaultValue 4 */
+  concurrency?: number;
+  /** How long in-flight jobs may run after `drain()` before they are preempted. @defaultValue 20000 */
+  drainTimeoutMs?: number;
+  /**
+   * After preemption, how long handlers get to reach their next safe point. A handler that
+   * ignores its signal past this is abandoned: its lock expires and the stalled check returns
+   * the job. @defaultValue 5000
+   */
+  abortGraceMs?: number;
+  /**
+   * How long a job's lock lives without renewal (renewed every half of it). Short enough that a
+   * job whose worker was SIGKILLed is back in `wait` within `lockDurationMs + stalledIntervalMs`
+   * (14 s by default, SPEC's 15 s); long enough that a busy event loop does not lose locks,
+   * since CPU-heavy parsing runs in its own thread. BullMQ's 30 s default left a killed job
+   * waiting about a minute. @defaultValue 10000
+   */
+  lockDurationMs?: number;
+  /** How often this worker looks for jobs whose lock expired. @defaultValue 4000 */
+  stalledIntervalMs?: number;
+  /**
+   * How many times a job may stall (lose its lock: crash, SIGKILL, OOM) before it fails.
+   * BullMQ's default of 1 fails a job after two rough rollouts in a row; 5 still stops a job
+   * that kills every worker it touches. @defaultValue 5
+   */
+  maxStalledCount?: number;
+  /** How many times a job may be preempted without spending an attempt; after that a preemption counts as a failed attempt. @defaultValue 10 */
+  maxPreemptions?: number;
+  /** Metrics to update; none without it. */
+  metrics?: WorkerMetrics;
+}
+
+/** Resolved {@link WorkerRuntimeOptions}. */
+export type ResolvedWorkerRuntimeOptions = Required<Omit<WorkerRuntimeOptions, 'metrics'>> &
+  Pick<WorkerRuntimeOptions, 'metrics'>;
+
+/** What happened during {@link WorkerRuntime.drain}. */
+export interface DrainResult {
+  /** Jobs that were running when the drain began. */
+  inFlight: number;
+  /** Jobs handed back to `wait` because the deadline passed. */
+  preempted: number;
+  /** True when handlers ignored preemption and were abandoned to the stalled check. */
+  abandoned: boolean;
+  durationMs: number;
+}
+
+const PREEMPTED_REASON = new SluiceError('PREEMPTED', 'the worker is draining and its deadline passed');
+
+function resolveOptions(options: WorkerRuntimeOptions): ResolvedWorkerRuntimeOptions {
+  return {
+    prefix: 'sluice',
+    concurrency: 4,
+    drainTimeoutMs: 20_000,
+    abortGraceMs: 5_000,
+    lockDurationMs: 10_000,
+    stalledIntervalMs: 4_000,
+    maxStalledCount: 5,
+    maxPreemptions: 10,
+    ...options,
+  };
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
+/**
+ * A BullMQ worker that drains: `drain()` stops fetching, lets in-flight jobs finish within a
+ * deadline, then aborts them and hands them back to the wait list without spending an attempt.
+ */
+export class WorkerRuntime {
+  readonly options: ResolvedWorkerRuntimeOptions;
+  #state: WorkerState = 'starting';
+  #worker: Worker | undefined;
+  #handlers = new Map<string, { def: JobDefinition; handler: JobHandler<JobDefinition> }>();
+  #inFlight = new Set<Promise<unknown>>();
+  #preempting = false;
+  #preemptedCount = 0;
+  #draining: Promise<DrainResult> | undefined;
+
+  constructor(options: WorkerRuntimeOptions) {
+    this.options = resolveOptions(options);
+  }
+
+  /** Where the runtime is in its life. */
+  get state(): WorkerState {
+    return this.#state;
+  }
+
+  /** Jobs running now. */
+  get activeCount(): number {
+    return this.#inFlight.size;
+  }
+
+  /** Registers the handler of one job kind. Call before {@link start}. */
+  register<TDef extends JobDefinition>(def: TDef, handler: JobHandler<TDef>): this {
+    if (def.queue !== this.options.queue) {
+      throw new SluiceError('INTERNAL', `job ${def.name} belongs to queue ${def.queue}, not ${this.options.queue}`);
+    }
+    this.#handlers.set(def.name, { def, handler: handler as JobHandler<JobDefinition> });
+    return this;
+  }
+
+  /** Connects and starts taking jobs. Resolves once the worker is connected. */
+  async start(): Promise<void> {
+    if (this.#worker) throw new SluiceError('INTERNAL', 'worker already started');
+    const o = this.options;
+    const worker = new Worker(o.queue, (job: Job, token?: string, signal?: AbortSignal) => this.#process(job, token, signal), {
+      connection: o.connection,
+      prefix: o.prefix,
+      concurrency: o.concurrency,
+      lockDuration: o.lockDurationMs,
+      stalledInterval: o.stalledIntervalMs,
+      maxStalledCount: o.maxStalledCount,
+      autorun: false,
+    });
+    this.#worker = worker;
+    const log = o.logger;
+    worker.on('error', (err) => log.error({ err, queue: o.queue }, 'worker error'));
+    worker.on('stalled', (jobId) => {
+      o.metrics?.jobsStalled.inc({ queue: o.queue });
+      log.warn({ jobId, queue: o.queue }, 'job stalled (its lock expired) and was returned to wait');
+    });
+    worker.on('lockRenewalFailed', (jobIds: string[]) => {
+      o.metrics?.lockRenewalFailures.inc({ queue: o.queue }, jobIds.length);
+      log.error({ jobIds, queue: o.queue }, 'could not renew job locks');
+    });
+    await worker.waitUntilReady();
+    void worker.run().catch((err: unknown) => log.error({ err }, 'worker loop ended with an error'));
+    this.#state = 'ready';
+    log.info({ queue: o.queue, concurrency: o.concurrency }, 'worker ready');
+  }
+
+  /**
+   * Stops taking jobs, lets in-flight jobs run up to `drainTimeoutMs`, then preempts the rest
+   * (they return to `wait` without spending an attempt) and closes the connections.
+   * Calling it again returns the same promise.
+   */
+  drain(): Promise<DrainResult> {
+    this.#draining ??= this.#drain();
+    return this.#draining;
+  }
+
+  async #drain(): Promise<DrainResult> {
+    const started = Date.now();
+    const o = this.options;
+    const log = o.logger;
+    this.#state = 'draining';
+    const inFlight = this.#inFlight.size;
+    log.info({ inFlight, drainTimeoutMs: o.drainTimeoutMs }, 'draining');
+    let abandoned = false;
+    if (this.#worker) {
+      // close() stops fetching at once (it interrupts the blocking fetch) and then waits for the
+      // running jobs, with no deadline of its own: the deadline is ours.
+      const closed = this.#worker.close().then(() => true);
+      if (!(await Promise.race([closed, sleep(o.drainTimeoutMs).then(() => false)]))) {
+        log.warn({ active: this.#inFlight.size }, 'drain deadline passed, preempting running jobs');
+        this.#preempting = true;
+        this.#worker.cancelAllJobs(PREEMPTED_REASON.message);
+        if (!(await Promise.race([closed, sleep(o.abortGraceMs).then(() => false)]))) {
+          abandoned = true;
+          log.error(
+            { active: this.#inFlight.size },
+            'jobs ignored preemption; abandoning them to the stalled check on another worker',
+          );
+        }
+      }
+    }
+    if (abandoned) o.connection.disconnect();
+    else await o.connection.quit().catch(() => o.connection.disconnect());
+    this.#state = 'closed';
+    const result = { inFlight, preempted: this.#preemptedCount, abandoned, durationMs: Date.now() - started };
+    log.info(result, 'drained');
+    return result;
+  }
+
+  async #process(job: Job, token: string | undefined, signal: AbortSignal | undefined): Promise<unknown> {
+    const run = this.#run(job, token, signal ?? new AbortController().signal);
+    this.#inFlight.add(run);
+    try {
+      return await run;
+    } finally {
+      this.#inFlight.delete(run);
+    }
+  }
+
+  async #run(job: Job, token: string | undefined, signal: AbortSignal): Promise<unknown> {
+    const o = this.options;
+    const labels = { queue: o.queue, name: job.name };
+    const log = o.logger.child({ jobId: job.id, job: job.name, queue: o.queue });
+    // A job fetched in the instant before a drain began: hand it straight back.
+    if (this.#state === 'draining') return this.#handBack(job, token, log, false);
+
+    const entry = this.#handlers.get(job.name);
+    if (!entry) {
+      throw new UnrecoverableError(encodeFailure(new SluiceError('INVALID_REQUEST', `no handler for job ${job.name}`)));
+    }
+    o.metrics?.jobsStarted.inc(labels);
+    o.metrics?.activeJobs.inc({ queue: o.queue });
+    const endTimer = o.metrics?.jobDuration.startTimer(labels);
+    log.info({ attemptsMade: job.attemptsMade }, 'job started');
+    try {
+      const payload = parsePayload(entry.def, job.data);
+      const result = await entry.handler({
+        job,
+        payload,
+        signal,
+        log,
+        progress: (value) => job.updateProgress(value),
+      });
+      o.metrics?.jobsCompleted.inc(labels);
+      endTimer?.({ outcome: 'completed' });
+      log.info('job completed');
+      await this.#forgetPreemptions(job);
+      return result;
+    } catch (err) {
+      if (signal.aborted && this.#preempting) {
+        endTimer?.({ outcome: 'preempted' });
+        return await this.#handBack(job, token, log, true);
+      }
+      const error = toSluiceError(err);
+      o.metrics?.jobsFailed.inc({ ...labels, code: error.code });
+      endTimer?.({ outcome: 'failed' });
+      log.warn({ err, code: error.code, retryable: error.retryable }, 'job attempt failed');
+      if (!error.retryable) {
+        await this.#forgetPreemptions(job);
+        throw new UnrecoverableError(encodeFailure(error));
+      }
+      throw new Error(encodeFailure(error), { cause: err });
+    } finally {
+      o.metrics?.activeJobs.dec({ queue: o.queue });
+    }
+  }
+
+  /** Returns a job to `wait` without spending an attempt, unless it was preempted too often. */
+  async #handBack(job: Job, token: string | undefined, log: Logger, count: boolean): Promise<never> {
+    const o = this.options;
+    if (count) {
+      const preemptions = await o.connection.hincrby(this.#preemptionKey(), job.id ?? '', 1);
+      if (preemptions > o.maxPreemptions) {
+        log.warn({ preemptions }, 'job preempted too often; this preemption spends an attempt');
+        throw new Error(encodeFailure(PREEMPTED_REASON));
+      }
+      this.#preemptedCount += 1;
+      o.metrics?.jobsPreempted.inc({ queue: o.queue, name: job.name });
+      log.info({ preemptions }, 'job preempted and returned to wait');
+    }
+    await job.moveToWait(token);
+    throw new WaitingError();
+  }
+
+  async #forgetPreemptions(job: Job): Promise<void> {
+    await this.options.connection.hdel(this.#preemptionKey(), job.id ?? '').catch(() => undefined);
+  }
+
+  #preemptionKey(): string {
+    return `${this.options.prefix}:${this.options.queue}:preemptions`;
+  }
+}
