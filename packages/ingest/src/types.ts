@@ -1,0 +1,43 @@
+/** The kinds of document Sluice ingests. */
+export type DocumentType = 'pdf' | 'text' | 'markdown';
+
+/** A piece of a loaded document that the splitter works on: one PDF page, or a whole text file. */
+export interface DocumentSection {
+  /** The section's text. */
+  text: string;
+  /** 1-based page number (PDF only). */
+  page?: number;
+}
+
+/** A document after loading, before splitting. */
+export interface LoadedDocument {
+  type: DocumentType;
+  /** Page count (PDF only). */
+  pages?: number;
+  sections: DocumentSection[];
+}
+
+/** One chunk, ready for its ID and embedding. */
+export interface Chunk {
+  /** The text that is embedded and stored. */
+  text: string;
+  /** 0-based position in the document. */
+  index: number;
+  /** 1-based page (PDF). */
+  page?: number;
+  /** 1-based first and last line of the chunk in its section (text and Markdown). */
+  lineStart?: number;
+  lineEnd?: number;
+  /** Markdown heading path, e.g. `Concepts > Pods > Pod lifecycle`. */
+  headingPath?: string;
+}
+
+/** Turns texts into vectors. Implementations must be deterministic for a given `id`. */
+export interface Embedder {
+  /** Names the model and its settings; part of the pipeline fingerprint. */
+  readonly id: string;
+  /** Length of every vector. */
+  readonly dimensions: number;
+  /** One vector per text, in order. Stops early when `signal` aborts. */
+  embed(texts: readonly string[], signal?: AbortSignal): Promise<number[][]>;
+}
