@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -18,13 +19,22 @@ export interface TestChroma {
 
 /** The Chroma CLI that the `chromadb` package ships (a real server through its native binding). */
 export function chromaCliPath(): string {
-  const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve('chromadb/package.json')), 'dist', 'cli.mjs');
+  // chromadb's exports map hides package.json, so walk up from its entry point to the package root.
+  let dir = dirname(createRequire(import.meta.url).resolve('chromadb'));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('chromadb package root not found');
+    dir = parent;
+  }
+  return join(dir, 'dist', 'cli.mjs');
 }
 
 /** Waits for a Chroma server's heartbeat. */
 export async function waitForChroma(url: string, timeoutMs = 30_000): Promise<void> {
-  await waitFor(async () => (await fetch(`${url}/api/v2/heartbeat`)).ok, { timeoutMs, what: `Chroma at ${url}` });
+  await waitFor(async () => (await fetch(`${url}/api/v2/heartbeat`)).ok, {
+    timeoutMs,
+    what: `Chroma at ${url}`,
+  });
 }
 
 /**
@@ -40,9 +50,13 @@ export async function startChroma(options: { dedicated?: boolean } = {}): Promis
   const url = `http://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
   const launch = async () => {
-    child = spawn(process.execPath, [chromaCliPath(), 'run', '--path', dir, '--port', String(port), '--host', '127.0.0.1'], {
-      stdio: 'ignore',
-    });
+    child = spawn(
+      process.execPath,
+      [chromaCliPath(), 'run', '--path', dir, '--port', String(port), '--host', '127.0.0.1'],
+      {
+        stdio: 'ignore',
+      },
+    );
     await waitForChroma(url);
   };
   const kill = async () => {

@@ -75,13 +75,20 @@ export async function startRedisProcess(extraArgs: string[] = []): Promise<TestR
     child = spawn(
       'redis-server',
       [
-        '--port', String(port),
-        '--bind', '127.0.0.1',
-        '--dir', dir,
-        '--appendonly', 'yes',
-        '--appendfsync', 'always',
-        '--maxmemory-policy', 'noeviction',
-        '--save', '',
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--maxmemory-policy',
+        'noeviction',
+        '--save',
+        '',
         ...extraArgs,
       ],
       { stdio: 'ignore' },
@@ -89,13 +96,25 @@ export async function startRedisProcess(extraArgs: string[] = []): Promise<TestR
     const started = child;
     await new Promise<void>((resolve, reject) => {
       started.once('error', (err) =>
-        reject(new Error('redis-server is not on PATH: install it (apt-get install redis-server) or set REDIS_URL', { cause: err })),
+        reject(
+          new Error(
+            'redis-server is not on PATH: install it (apt-get install redis-server) or set REDIS_URL',
+            { cause: err },
+          ),
+        ),
       );
       started.once('spawn', () => resolve());
     });
     await waitFor(
       async () => {
-        const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        const client = new Redis({
+          port,
+          host: '127.0.0.1',
+          lazyConnect: true,
+          maxRetriesPerRequest: 0,
+          retryStrategy: () => null,
+        });
+        client.on('error', () => undefined);
         try {
           await client.connect();
           return (await client.ping()) === 'PONG';

@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import {
+  PIPELINE_VERSION,
+  chunkId,
+  contentHash,
+  deleteJobId,
+  ingestJobId,
+  ordinalsAmongEqual,
+  pipelineFingerprint,
+} from './ids.js';
+
+const doc = { collection: 'runbooks', docId: 'guide.pdf', contentHash: contentHash('hello') };
+
+describe('ingestJobId', () => {
+  it('is pinned: the same input gives the same ID on every machine and release', () => {
+    expect(PIPELINE_VERSION).toBe(1);
+    expect(doc.contentHash).toBe('2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824');
+    expect(ingestJobId(doc)).toBe('ing-e0a4477c7a1bab1bf3070ed8967d2f53b5ec452d');
+  });
+
+  it('changes with each part of the identity', () => {
+    const base = ingestJobId(doc);
+    expect(ingestJobId({ ...doc, collection: 'other' })).not.toBe(base);
+    expect(ingestJobId({ ...doc, docId: 'other' })).not.toBe(base);
+    expect(ingestJobId({ ...doc, contentHash: contentHash('bye') })).not.toBe(base);
+    expect(ingestJobId({ ...doc, pipelineVersion: 2 })).not.toBe(base);
+  });
+
+  it('does not let parts run into each other', () => {
+    expect(ingestJobId({ ...doc, collection: 'ab', docId: 'c' })).not.toBe(
+      ingestJobId({ ...doc, collection: 'a', docId: 'bc' }),
+    );
+  });
+
+  it('is safe as a BullMQ custom ID: no colon, never all digits', () => {
+    for (let i = 0; i < 200; i++) {
+      const id = ingestJobId({ ...doc, docId: `d${i}` });
+      expect(id).not.toContain(':');
+      expect(id).not.toMatch(/^\d+$/);
+      expect(id).toMatch(/^ing-[0-9a-f]{40}$/);
+    }
+  });
+});
+
+describe('deleteJobId', () => {
+  it('is pinned and differs from the ingest ID', () => {
+    const id = deleteJobId({ collection: 'runbooks', docId: 'guide.pdf', nonce: 'n1' });
+    expect(id).toBe('del-51578a67e6b8c9cf3ffa8b99837cade680946bf8');
+    expect(id).not.toBe(ingestJobId(doc));
+  });
+});
+
+describe('chunkId', () => {
+  const chunk = { collection: 'runbooks', docId: 'guide.pdf', fingerprint: 'fp', text: 'Pods are the smallest unit.', ordinal: 0 };
+
+  it('is pinned', () => {
+    expect(chunkId(chunk)).toBe('chk-e0b4e76b8cfcc94abaad04ecd5258a1f93119da4');
+  });
+
+  it('tells equal texts in one document apart by ordinal', () => {
+    expect(chunkId({ ...chunk, ordinal: 1 })).not.toBe(chunkId(chunk));
+  });
+
+  it('changes with the pipeline fingerprint, document and collection', () => {
+    expect(chunkId({ ...chunk, fingerprint: 'fp2' })).not.toBe(chunkId(chunk));
+    expect(chunkId({ ...chunk, docId: 'x' })).not.toBe(chunkId(chunk));
+    expect(chunkId({ ...chunk, collection: 'x' })).not.toBe(chunkId(chunk));
+  });
+});
+
+describe('ordinalsAmongEqual', () => {
+  it('counts repeats of a text in order', () => {
+    expect(ordinalsAmongEqual(['a', 'b', 'a', 'a', 'b', 'c'])).toEqual([0, 0, 1, 2, 1, 0]);
+  });
+});
+
+describe('pipelineFingerprint', () => {
+  it('does not depend on key order and is pinned', () => {
+    const a = pipelineFingerprint({ chunkSize: 1000, overlap: 100, embedder: 'hash-v1-384' });
+    const b = pipelineFingerprint({ embedder: 'hash-v1-384', overlap: 100, chunkSize: 1000 });
+    expect(a).toBe(b);
+    expect(a).toBe('8af42a2d89ecd68e');
+    expect(pipelineFingerprint({ chunkSize: 999, overlap: 100, embedder: 'hash-v1-384' })).not.toBe(a);
+  });
+});
