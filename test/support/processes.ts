@@ -20,9 +20,16 @@ export interface ServiceProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `node <script>` with the given environment (added to this process's). */
-export function startNode(script: string, env: Record<string, string>, args: string[] = []): ServiceProcess {
-  const child = spawn(process.execPath, [script, ...args], {
+/**
+ * Starts `node [nodeArgs] <script> [args]` with the given environment (added to this process's).
+ */
+export function startNode(
+  script: string,
+  env: Record<string, string>,
+  args: string[] = [],
+  nodeArgs: string[] = [],
+): ServiceProcess {
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

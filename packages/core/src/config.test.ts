@@ -40,7 +40,9 @@ describe('parseEnv', () => {
   });
 
   it('rejects a Redis URL of another scheme', () => {
-    expect(configError(() => parseEnv(workerEnvSchema, { REDIS_URL: 'http://x' })).message).toContain('REDIS_URL');
+    expect(configError(() => parseEnv(workerEnvSchema, { REDIS_URL: 'http://x' })).message).toContain(
+      'REDIS_URL',
+    );
   });
 
   it('requires the OpenAI settings when EMBEDDINGS=openai', () => {

@@ -110,7 +110,8 @@ function requireOpenAiSettings(
 ): void {
   if (env.EMBEDDINGS !== 'openai') return;
   for (const name of ['EMBEDDINGS_URL', 'EMBEDDINGS_MODEL'] as const) {
-    if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is required when EMBEDDINGS=openai' });
+    if (!env[name])
+      ctx.addIssue({ code: 'custom', path: [name], message: 'is required when EMBEDDINGS=openai' });
   }
 }
 
@@ -127,13 +128,16 @@ export function parseEnv<TSchema extends z.ZodType>(
   schema: TSchema,
   env: Record<string, string | undefined>,
 ): Readonly<z.output<TSchema>> {
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const cleaned = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+  );
   const parsed = schema.safeParse(cleaned);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? '(environment)');
       const value = cleaned[name];
-      const shown = value === undefined ? 'unset' : /SECRET|KEY|PASSWORD/.test(name) ? '(hidden)' : JSON.stringify(value);
+      const shown =
+        value === undefined ? 'unset' : /SECRET|KEY|PASSWORD/.test(name) ? '(hidden)' : JSON.stringify(value);
       return `${name}=${shown}: ${issue.message}`;
     });
     throw new SluiceError('CONFIG_INVALID', `invalid configuration:\n  ${lines.join('\n  ')}`, {

@@ -33,7 +33,9 @@ describe('toSluiceError', () => {
   it('classifies refused connections, also when wrapped by fetch, as a dependency outage', () => {
     const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
     expect(toSluiceError(refused).code).toBe('DEPENDENCY_UNAVAILABLE');
-    expect(toSluiceError(new TypeError('fetch failed', { cause: refused })).code).toBe('DEPENDENCY_UNAVAILABLE');
+    expect(toSluiceError(new TypeError('fetch failed', { cause: refused })).code).toBe(
+      'DEPENDENCY_UNAVAILABLE',
+    );
   });
 
   it('turns anything else into a retryable INTERNAL error with the original as cause', () => {

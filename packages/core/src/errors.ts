@@ -114,7 +114,14 @@ export function toSluiceError(err: unknown): SluiceError {
   return new SluiceError('INTERNAL', message, { cause: err });
 }
 
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND']);
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+]);
 
 function isConnectionError(err: object): boolean {
   const { code, cause, name } = err as { code?: unknown; cause?: unknown; name?: unknown };

@@ -63,7 +63,9 @@ export function createHealthServer(options: HealthServerOptions): FastifyInstanc
   app.get('/api/live', async () => ({ status: 'ok' }));
   app.get('/api/health', async (_request, reply) => {
     if (options.isDraining()) {
-      return reply.code(503).send({ status: 'unavailable', draining: true, checks: {} } satisfies HealthReport);
+      return reply
+        .code(503)
+        .send({ status: 'unavailable', draining: true, checks: {} } satisfies HealthReport);
     }
     const report = await runHealthChecks(options.checks, timeout);
     if (report.status !== 'ok') options.logger.warn({ checks: report.checks }, 'readiness check failed');

@@ -51,7 +51,13 @@ describe('deleteJobId', () => {
 });
 
 describe('chunkId', () => {
-  const chunk = { collection: 'runbooks', docId: 'guide.pdf', fingerprint: 'fp', text: 'Pods are the smallest unit.', ordinal: 0 };
+  const chunk = {
+    collection: 'runbooks',
+    docId: 'guide.pdf',
+    fingerprint: 'fp',
+    text: 'Pods are the smallest unit.',
+    ordinal: 0,
+  };
 
   it('is pinned', () => {
     expect(chunkId(chunk)).toBe('chk-e0b4e76b8cfcc94abaad04ecd5258a1f93119da4');

@@ -1,4 +1,11 @@
-export { ERROR_CODES, SluiceError, decodeFailure, encodeFailure, isErrorCode, toSluiceError } from './errors.js';
+export {
+  ERROR_CODES,
+  SluiceError,
+  decodeFailure,
+  encodeFailure,
+  isErrorCode,
+  toSluiceError,
+} from './errors.js';
 export type { ErrorCode, SluiceErrorOptions } from './errors.js';
 export {
   PIPELINE_VERSION,
@@ -14,7 +21,12 @@ export { defineJob, enqueue, parsePayload } from './job-definition.js';
 export type { JobDefinition, JobDefinitionOptions, PayloadInputOf, PayloadOf } from './job-definition.js';
 export { apiEnvSchema, commonEnvShape, parseEnv, workerEnvSchema } from './config.js';
 export type { ApiConfig, WorkerConfig } from './config.js';
-export { checkEvictionPolicy, createRedisConnection, isClusterUrl, reconnectDelay } from './redis-connection.js';
+export {
+  checkEvictionPolicy,
+  createRedisConnection,
+  isClusterUrl,
+  reconnectDelay,
+} from './redis-connection.js';
 export type { RedisConnectionOptions, RedisRole } from './redis-connection.js';
 export { createLogger } from './logger.js';
 export type { Logger, LoggerOptions } from './logger.js';
@@ -33,3 +45,5 @@ export type {
 } from './worker-runtime.js';
 export { handleProcessSignals } from './process-lifecycle.js';
 export type { ProcessSignalOptions } from './process-lifecycle.js';
+export { runWorkerProcess } from './worker-process.js';
+export type { WorkerProcess, WorkerProcessOptions } from './worker-process.js';

@@ -52,10 +52,17 @@ export function parsePayload<TDef extends JobDefinition>(def: TDef, payload: unk
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = issue && issue.path.length > 0 ? issue.path.join('.') : '(payload)';
-    throw new SluiceError('INVALID_REQUEST', `invalid ${def.name} payload: ${field}: ${issue?.message ?? 'invalid'}`, {
-      details: { field, issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
-      cause: parsed.error,
-    });
+    throw new SluiceError(
+      'INVALID_REQUEST',
+      `invalid ${def.name} payload: ${field}: ${issue?.message ?? 'invalid'}`,
+      {
+        details: {
+          field,
+          issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+        },
+        cause: parsed.error,
+      },
+    );
   }
   return parsed.data as PayloadOf<TDef>;
 }

@@ -89,7 +89,14 @@ export function registerQueueDepth(registry: Registry, queues: readonly Queue[])
     registers: [registry],
     async collect() {
       for (const queue of queues) {
-        const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized');
+        const counts = await queue.getJobCounts(
+          'waiting',
+          'active',
+          'delayed',
+          'failed',
+          'completed',
+          'prioritized',
+        );
         for (const [state, count] of Object.entries(counts)) this.set({ queue: queue.name, state }, count);
       }
     },

@@ -109,7 +109,10 @@ export function isClusterUrl(url: string): boolean {
  * silently evict queued jobs under memory pressure.
  * @returns the policy, or undefined when it could not be read
  */
-export async function checkEvictionPolicy(redis: Redis | Cluster, logger: Logger): Promise<string | undefined> {
+export async function checkEvictionPolicy(
+  redis: Redis | Cluster,
+  logger: Logger,
+): Promise<string | undefined> {
   try {
     const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
     let policy: string | undefined;

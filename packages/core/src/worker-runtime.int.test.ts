@@ -13,7 +13,11 @@ const QUEUE = 'work';
 const stepsJob = defineJob({
   name: 'steps',
   queue: QUEUE,
-  payload: z.object({ steps: z.number().int().min(1), stepMs: z.number().int().min(0), fail: z.string().optional() }),
+  payload: z.object({
+    steps: z.number().int().min(1),
+    stepMs: z.number().int().min(0),
+    fail: z.string().optional(),
+  }),
   defaults: { attempts: 3, backoff: { type: 'fixed', delay: 10 } },
 });
 

@@ -23,7 +23,9 @@ export interface JobContext<TPayload> {
 }
 
 /** Runs one job kind. The returned value becomes the job's result. */
-export type JobHandler<TDef extends JobDefinition> = (context: JobContext<PayloadOf<TDef>>) => Promise<unknown>;
+export type JobHandler<TDef extends JobDefinition> = (
+  context: JobContext<PayloadOf<TDef>>,
+) => Promise<unknown>;
 
 /** Lifecycle of a {@link WorkerRuntime}. */
 export type WorkerState = 'starting' | 'ready' | 'draining' | 'closed';
@@ -133,7 +135,10 @@ export class WorkerRuntime {
   /** Registers the handler of one job kind. Call before {@link start}. */
   register<TDef extends JobDefinition>(def: TDef, handler: JobHandler<TDef>): this {
     if (def.queue !== this.options.queue) {
-      throw new SluiceError('INTERNAL', `job ${def.name} belongs to queue ${def.queue}, not ${this.options.queue}`);
+      throw new SluiceError(
+        'INTERNAL',
+        `job ${def.name} belongs to queue ${def.queue}, not ${this.options.queue}`,
+      );
     }
     this.#handlers.set(def.name, { def, handler: handler as JobHandler<JobDefinition> });
     return this;
@@ -143,15 +148,19 @@ export class WorkerRuntime {
   async start(): Promise<void> {
     if (this.#worker) throw new SluiceError('INTERNAL', 'worker already started');
     const o = this.options;
-    const worker = new Worker(o.queue, (job: Job, token?: string, signal?: AbortSignal) => this.#process(job, token, signal), {
-      connection: o.connection,
-      prefix: o.prefix,
-      concurrency: o.concurrency,
-      lockDuration: o.lockDurationMs,
-      stalledInterval: o.stalledIntervalMs,
-      maxStalledCount: o.maxStalledCount,
-      autorun: false,
-    });
+    const worker = new Worker(
+      o.queue,
+      (job: Job, token?: string, signal?: AbortSignal) => this.#process(job, token, signal),
+      {
+        connection: o.connection,
+        prefix: o.prefix,
+        concurrency: o.concurrency,
+        lockDuration: o.lockDurationMs,
+        stalledInterval: o.stalledIntervalMs,
+        maxStalledCount: o.maxStalledCount,
+        autorun: false,
+      },
+    );
     this.#worker = worker;
     const log = o.logger;
     worker.on('error', (err) => log.error({ err, queue: o.queue }, 'worker error'));
@@ -231,7 +240,9 @@ export class WorkerRuntime {
 
     const entry = this.#handlers.get(job.name);
     if (!entry) {
-      throw new UnrecoverableError(encodeFailure(new SluiceError('INVALID_REQUEST', `no handler for job ${job.name}`)));
+      throw new UnrecoverableError(
+        encodeFailure(new SluiceError('INVALID_REQUEST', `no handler for job ${job.name}`)),
+      );
     }
     o.metrics?.jobsStarted.inc(labels);
     o.metrics?.activeJobs.inc({ queue: o.queue });
