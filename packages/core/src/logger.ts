@@ -1,4 +1,4 @@
-import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
 
 /** Options for {@link createLogger}. */
 export interface LoggerOptions {
@@ -8,16 +8,23 @@ export interface LoggerOptions {
   level?: LevelWithSilent;
   /** Release marker included on every line. */
   release?: string;
+  /** Where lines go: a stream, or a file path. @defaultValue stdout */
+  destination?: DestinationStream | string;
 }
 
 /** Structured JSON logs on stdout, one line per event. */
 export function createLogger(options: LoggerOptions): Logger {
-  return pino({
-    name: options.name,
-    level: options.level ?? 'info',
-    base: { pid: process.pid, release: options.release },
-    timestamp: pino.stdTimeFunctions.isoTime,
-  });
+  return pino(
+    {
+      name: options.name,
+      level: options.level ?? 'info',
+      base: { pid: process.pid, release: options.release },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    typeof options.destination === 'string'
+      ? pino.destination(options.destination)
+      : (options.destination ?? pino.destination(1)),
+  );
 }
 
 export type { Logger } from 'pino';

@@ -260,7 +260,6 @@ export class WorkerRuntime {
       o.metrics?.jobsCompleted.inc(labels);
       endTimer?.({ outcome: 'completed' });
       log.info('job completed');
-      await this.#forgetPreemptions(job);
       return result;
     } catch (err) {
       if (signal.aborted && this.#preempting) {
@@ -271,10 +270,7 @@ export class WorkerRuntime {
       o.metrics?.jobsFailed.inc({ ...labels, code: error.code });
       endTimer?.({ outcome: 'failed' });
       log.warn({ err, code: error.code, retryable: error.retryable }, 'job attempt failed');
-      if (!error.retryable) {
-        await this.#forgetPreemptions(job);
-        throw new UnrecoverableError(encodeFailure(error));
-      }
+      if (!error.retryable) throw new UnrecoverableError(encodeFailure(error));
       throw new Error(encodeFailure(error), { cause: err });
     } finally {
       o.metrics?.activeJobs.dec({ queue: o.queue });
@@ -285,7 +281,7 @@ export class WorkerRuntime {
   async #handBack(job: Job, token: string | undefined, log: Logger, count: boolean): Promise<never> {
     const o = this.options;
     if (count) {
-      const preemptions = await o.connection.hincrby(this.#preemptionKey(), job.id ?? '', 1);
+      const preemptions = preemptionsOf(job) + 1;
       if (preemptions > o.maxPreemptions) {
         log.warn({ preemptions }, 'job preempted too often; this preemption spends an attempt');
         throw new Error(encodeFailure(PREEMPTED_REASON));
@@ -297,12 +293,14 @@ export class WorkerRuntime {
     await job.moveToWait(token);
     throw new WaitingError();
   }
+}
 
-  async #forgetPreemptions(job: Job): Promise<void> {
-    await this.options.connection.hdel(this.#preemptionKey(), job.id ?? '').catch(() => undefined);
-  }
-
-  #preemptionKey(): string {
-    return `${this.options.prefix}:${this.options.queue}:preemptions`;
-  }
+/**
+ * How often a running job was handed back before this run, derived from BullMQ's own counters
+ * rather than kept in a key of ours: every start increments `attemptsStarted`, while a
+ * finished attempt increments `attemptsMade` and a stall `stalledCounter`; the starts left over
+ * (besides the current one) ended in a hand-back.
+ */
+export function preemptionsOf(job: Pick<Job, 'attemptsStarted' | 'attemptsMade' | 'stalledCounter'>): number {
+  return Math.max(0, job.attemptsStarted - 1 - job.attemptsMade - job.stalledCounter);
 }
