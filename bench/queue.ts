@@ -5,7 +5,13 @@
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
-import { createLogger, createRedisConnection, createWorkerMetrics, defineJob, WorkerRuntime } from '@sluice/core';
+import {
+  createLogger,
+  createRedisConnection,
+  createWorkerMetrics,
+  defineJob,
+  WorkerRuntime,
+} from '@sluice/core';
 import { startRedis } from '../test/support/redis.js';
 import { uniqueName } from '../test/support/names.js';
 import { machine, median, spread, writeResult } from './stats.js';
@@ -102,7 +108,9 @@ async function timeSluice(redisUrl: string, o: QueueBenchOptions): Promise<numbe
 }
 
 /** Runs the queue benchmark and prints/writes its result. */
-export async function runQueueBench(options: Partial<QueueBenchOptions> = {}): Promise<Record<string, unknown>> {
+export async function runQueueBench(
+  options: Partial<QueueBenchOptions> = {},
+): Promise<Record<string, unknown>> {
   const o: QueueBenchOptions = { jobs: 10_000, concurrency: 16, rounds: 5, ...options };
   const redis = await startRedis();
   const bare: number[] = [];

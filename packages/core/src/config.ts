@@ -144,5 +144,5 @@ export function parseEnv<TSchema extends z.ZodType>(
       details: { variables: parsed.error.issues.map((i) => String(i.path[0])) },
     });
   }
-  return Object.freeze(parsed.data) as Readonly<z.output<TSchema>>;
+  return Object.freeze(parsed.data);
 }

@@ -21,7 +21,8 @@ export interface HealthServerOptions {
 /** Result of running the readiness checks. */
 export interface HealthReport {
   status: 'ok' | 'unavailable';
-  checks: Record<string, 'ok' | string>;
+  /** Per check: `ok`, or what went wrong. */
+  checks: Record<string, string>;
   draining?: boolean;
 }
 

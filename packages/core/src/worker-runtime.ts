@@ -19,7 +19,7 @@ export interface JobContext<TPayload> {
   /** A logger bound to the job's ID, name and queue. */
   readonly log: Logger;
   /** Stores the job's progress (shown by `GET /v1/jobs/:id`). */
-  progress(value: Record<string, unknown>): Promise<void>;
+  readonly progress: (value: Record<string, unknown>) => Promise<void>;
 }
 
 /** Runs one job kind. The returned value becomes the job's result. */
@@ -140,7 +140,7 @@ export class WorkerRuntime {
         `job ${def.name} belongs to queue ${def.queue}, not ${this.options.queue}`,
       );
     }
-    this.#handlers.set(def.name, { def, handler: handler as JobHandler<JobDefinition> });
+    this.#handlers.set(def.name, { def, handler: handler });
     return this;
   }
 
