@@ -17,12 +17,16 @@ const stepsJob = defineJob({
     steps: z.number().int().min(1),
     stepMs: z.number().int().min(0),
     fail: z.string().optional(),
+    deferOnce: z.boolean().optional(),
   }),
   defaults: { attempts: 3, backoff: { type: 'fixed', delay: 10 } },
 });
 
 const redisUrl = inject('redisUrl');
-const logger = createLogger({ name: 'test', level: 'silent' });
+const logger = createLogger({
+  name: 'test',
+  level: (process.env.TEST_LOG_LEVEL as 'info' | undefined) ?? 'silent',
+});
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()?.();
@@ -51,7 +55,12 @@ function setup() {
       abortGraceMs: 2_000,
       ...overrides,
     });
-    rt.register(stepsJob, async ({ job, payload, signal }) => {
+    const deferred = new Set<string>();
+    rt.register(stepsJob, async ({ job, payload, signal, defer }) => {
+      if (payload.deferOnce && !deferred.has(job.id!)) {
+        deferred.add(job.id!);
+        return defer(1000, 'test');
+      }
       if (payload.fail) throw new SluiceError(payload.fail as 'NO_TEXT', 'handler failed on purpose');
       const done = steps.get(job.id!) ?? [];
       steps.set(job.id!, done);
@@ -165,6 +174,18 @@ describe('WorkerRuntime', () => {
     expect((await queue.getJob(fatal.id!))!.attemptsMade).toBe(1);
     expect((await queue.getJob(transient.id!))!.attemptsMade).toBe(3);
     expect(decodeFailure((await queue.getJob(fatal.id!))!.failedReason).code).toBe('NO_TEXT');
+  });
+
+  it('defers a job without spending an attempt', async () => {
+    const { queue, runtime } = setup();
+    const rt = runtime();
+    await rt.start();
+    const job = await enqueue(queue, stepsJob, { steps: 1, stepMs: 0, deferOnce: true });
+    await waitForState(job, 'delayed');
+    expect((await queue.getJob(job.id!))!.attemptsMade).toBe(0);
+    await waitForState(job, 'completed');
+    // BullMQ counts the one finished run.
+    expect((await queue.getJob(job.id!))!.attemptsMade).toBe(1);
   });
 
   it('refuses an invalid payload at enqueue, naming the field', async () => {

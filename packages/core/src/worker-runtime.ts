@@ -1,4 +1,4 @@
-import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { SluiceError, encodeFailure, toSluiceError } from './errors.js';
@@ -20,6 +20,12 @@ export interface JobContext<TPayload> {
   readonly log: Logger;
   /** Stores the job's progress (shown by `GET /v1/jobs/:id`). */
   readonly progress: (value: Record<string, unknown>) => Promise<void>;
+  /**
+   * Puts the job back as delayed for `delayMs` without spending an attempt (e.g. while another
+   * job holds the document's lock). Never returns: it throws BullMQ's `DelayedError`, which the
+   * handler must let through.
+   */
+  readonly defer: (delayMs: number, reason: string) => Promise<never>;
 }
 
 /** Runs one job kind. The returned value becomes the job's result. */
@@ -256,12 +262,21 @@ export class WorkerRuntime {
         signal,
         log,
         progress: (value) => job.updateProgress(value),
+        defer: async (delayMs, reason) => {
+          log.info({ delayMs, reason }, 'job deferred');
+          await job.moveToDelayed(Date.now() + delayMs, token);
+          throw new DelayedError();
+        },
       });
       o.metrics?.jobsCompleted.inc(labels);
       endTimer?.({ outcome: 'completed' });
       log.info('job completed');
       return result;
     } catch (err) {
+      if (err instanceof DelayedError) {
+        endTimer?.({ outcome: 'deferred' });
+        throw err;
+      }
       if (signal.aborted && this.#preempting) {
         endTimer?.({ outcome: 'preempted' });
         return await this.#handBack(job, token, log, true);
@@ -281,7 +296,11 @@ export class WorkerRuntime {
   async #handBack(job: Job, token: string | undefined, log: Logger, count: boolean): Promise<never> {
     const o = this.options;
     if (count) {
-      const preemptions = preemptionsOf(job) + 1;
+      // A key per preempted job, expiring on its own: the common path (never preempted) pays no
+      // Redis round trip, and nothing needs cleaning up when the job ends.
+      const key = `${o.prefix}:${o.queue}:preempted:${job.id}`;
+      const preemptions = await o.connection.incr(key);
+      await o.connection.pexpire(key, PREEMPTION_MEMORY_MS);
       if (preemptions > o.maxPreemptions) {
         log.warn({ preemptions }, 'job preempted too often; this preemption spends an attempt');
         throw new Error(encodeFailure(PREEMPTED_REASON));
@@ -295,12 +314,5 @@ export class WorkerRuntime {
   }
 }
 
-/**
- * How often a running job was handed back before this run, derived from BullMQ's own counters
- * rather than kept in a key of ours: every start increments `attemptsStarted`, while a
- * finished attempt increments `attemptsMade` and a stall `stalledCounter`; the starts left over
- * (besides the current one) ended in a hand-back.
- */
-export function preemptionsOf(job: Pick<Job, 'attemptsStarted' | 'attemptsMade' | 'stalledCounter'>): number {
-  return Math.max(0, job.attemptsStarted - 1 - job.attemptsMade - job.stalledCounter);
-}
+/** How long the preemption count of a job is remembered. */
+const PREEMPTION_MEMORY_MS = 7 * 24 * 3600 * 1000;
