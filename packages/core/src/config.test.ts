@@ -59,6 +59,16 @@ describe('parseEnv', () => {
     expect(short.message).not.toContain('short-secret');
   });
 
+  it('requires a hash-tag prefix on Redis Cluster', () => {
+    const url = 'redis+cluster://127.0.0.1:7000,127.0.0.1:7001';
+    expect(configError(() => parseEnv(workerEnvSchema, { REDIS_URL: url })).message).toContain(
+      'SLUICE_PREFIX',
+    );
+    expect(parseEnv(workerEnvSchema, { REDIS_URL: url, SLUICE_PREFIX: '{sluice}' }).SLUICE_PREFIX).toBe(
+      '{sluice}',
+    );
+  });
+
   it('treats empty strings as unset', () => {
     expect(parseEnv(workerEnvSchema, { WORKER_CONCURRENCY: '' }).WORKER_CONCURRENCY).toBe(4);
   });

@@ -74,7 +74,8 @@ export const workerEnvSchema = z
     /** Preemptions a job survives without spending an attempt. @defaultValue 10 */
     MAX_PREEMPTIONS: int(0).default(10),
   })
-  .superRefine(requireOpenAiSettings);
+  .superRefine(requireOpenAiSettings)
+  .superRefine(requireClusterPrefix);
 
 /** Variables the API process reads. */
 export const apiEnvSchema = z
@@ -94,6 +95,7 @@ export const apiEnvSchema = z
     SHUTDOWN_DELAY_MS: int(0).default(5000),
   })
   .superRefine(requireOpenAiSettings)
+  .superRefine(requireClusterPrefix)
   .superRefine((env, ctx) => {
     if (!env.AUTH_JWT_SECRET && !env.AUTH_DISABLED) {
       ctx.addIssue({
@@ -103,6 +105,16 @@ export const apiEnvSchema = z
       });
     }
   });
+
+function requireClusterPrefix(env: { REDIS_URL: string; SLUICE_PREFIX: string }, ctx: z.RefinementCtx): void {
+  if (/^rediss?\+cluster:/.test(env.REDIS_URL) && !/^\{[^}]+\}/.test(env.SLUICE_PREFIX)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['SLUICE_PREFIX'],
+      message: "must be a hash tag such as {sluice} on Redis Cluster, so that a queue's keys share one slot",
+    });
+  }
+}
 
 function requireOpenAiSettings(
   env: { EMBEDDINGS: string; EMBEDDINGS_URL?: string | undefined; EMBEDDINGS_MODEL?: string | undefined },

@@ -47,3 +47,35 @@ export { handleProcessSignals } from './process-lifecycle.js';
 export type { ProcessSignalOptions } from './process-lifecycle.js';
 export { runWorkerProcess } from './worker-process.js';
 export type { WorkerProcess, WorkerProcessOptions } from './worker-process.js';
+export {
+  COLLECTION_NAME_LENGTH,
+  DOC_ID_MAX_LENGTH,
+  validateCollectionName,
+  validateDocId,
+} from './collection-name.js';
+export {
+  INGEST_QUEUE,
+  MAX_INLINE_TEXT_BYTES,
+  RESERVED_METADATA_KEYS,
+  collectionSchema,
+  contentHashSchema,
+  deleteDocumentJob,
+  deleteDocumentPayload,
+  docIdSchema,
+  documentJobResultSchema,
+  documentTypeSchema,
+  ingestDocumentJob,
+  ingestDocumentPayload,
+  metadataSchema,
+} from './document-jobs.js';
+export type { DeleteDocumentPayload, DocumentJobResult, IngestDocumentPayload } from './document-jobs.js';
+export { DELETED, DocumentQueue, jobStatusSchema } from './document-queue.js';
+export type {
+  DocumentQueueOptions,
+  IngestAccepted,
+  IngestRequest,
+  JobStatus,
+  LatestVersion,
+} from './document-queue.js';
+export { DocumentLock } from './document-lock.js';
+export type { DocumentLockOptions, HeldDocumentLock } from './document-lock.js';
