@@ -10,7 +10,6 @@ import {
   documentJobResultSchema,
   ingestDocumentJob,
   type DeleteDocumentPayload,
-  type IngestDocumentPayload,
 } from './document-jobs.js';
 
 /** What a caller gives to enqueue an ingest: the payload without its sequence number. */
@@ -161,8 +160,8 @@ export class DocumentQueue {
     return {
       jobId,
       name: job.name,
-      state: jobStatusSchema.shape.state.options.includes(state as never)
-        ? (state as JobStatus['state'])
+      state: jobStatusSchema.shape.state.options.includes(state)
+        ? (state)
         : 'unknown',
       progress:
         typeof job.progress === 'object' || typeof job.progress === 'number'
