@@ -43,8 +43,8 @@ export const commonEnvShape = {
   EMBEDDINGS_DIMENSIONS: int(8).max(8192).default(384),
   /** Characters per chunk. @defaultValue 1000 */
   CHUNK_SIZE: int(100).max(20000).default(1000),
-  /** Characters of overlap between neighbouring chunks. @defaultValue 100 */
-  CHUNK_OVERLAP: int(0).max(5000).default(100),
+  /** Characters of overlap between neighbouring chunks. @defaultValue 200 */
+  CHUNK_OVERLAP: int(0).max(5000).default(200),
   /** Pino level. @defaultValue `info` */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** A release marker shown in logs and metrics (the rollout lab sets it per "version"). @defaultValue `dev` */

@@ -1,1 +1,2 @@
-export {};
+export { startWorker } from './worker-service.js';
+export type { StartWorkerOptions } from './worker-service.js';

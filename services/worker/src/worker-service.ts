@@ -1,0 +1,98 @@
+import {
+  DocumentLock,
+  DocumentQueue,
+  INGEST_QUEUE,
+  WorkerRuntime,
+  checkEvictionPolicy,
+  createLogger,
+  createRedisConnection,
+  createWorkerMetrics,
+  runWorkerProcess,
+  type WorkerConfig,
+  type WorkerProcess,
+} from '@sluice/core';
+import {
+  ChromaStore,
+  IngestPipeline,
+  closePdfLoader,
+  createEmbedder,
+  registerDocumentHandlers,
+} from '@sluice/ingest';
+
+/** Options for {@link startWorker} beyond the configuration. */
+export interface StartWorkerOptions {
+  /** Install signal handlers. @defaultValue true */
+  handleSignals?: boolean;
+}
+
+/**
+ * Starts the ingestion worker: the document job handlers on a drain-aware runtime, readiness
+ * checks for Redis and Chroma, and the probe and metrics server on `HEALTH_PORT`.
+ */
+export async function startWorker(
+  config: WorkerConfig,
+  options: StartWorkerOptions = {},
+): Promise<WorkerProcess> {
+  const logger = createLogger({
+    name: 'sluice-worker',
+    level: config.LOG_LEVEL,
+    release: config.SLUICE_RELEASE,
+  });
+  const connection = createRedisConnection({
+    url: config.REDIS_URL,
+    role: 'worker',
+    logger,
+    connectionName: 'sluice-worker',
+  });
+  connection.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis error'));
+  const metrics = createWorkerMetrics(config.SLUICE_RELEASE);
+  const embedder = createEmbedder(config);
+  const store = new ChromaStore({ url: config.CHROMA_URL, dimensions: embedder.dimensions });
+  const documents = new DocumentQueue({ connection, prefix: config.SLUICE_PREFIX });
+  const pipeline = new IngestPipeline({
+    store,
+    embedder,
+    storageDir: config.STORAGE_DIR,
+    split: { chunkSize: config.CHUNK_SIZE, chunkOverlap: config.CHUNK_OVERLAP },
+    pdf: { timeoutMs: config.PARSE_TIMEOUT_MS, maxMemoryMb: config.PARSE_MAX_MEMORY_MB },
+  });
+  const runtime = new WorkerRuntime({
+    queue: INGEST_QUEUE,
+    prefix: config.SLUICE_PREFIX,
+    connection,
+    logger,
+    metrics,
+    concurrency: config.WORKER_CONCURRENCY,
+    drainTimeoutMs: config.DRAIN_TIMEOUT_MS,
+    lockDurationMs: config.LOCK_DURATION_MS,
+    stalledIntervalMs: config.STALLED_INTERVAL_MS,
+    maxStalledCount: config.MAX_STALLED_COUNT,
+    maxPreemptions: config.MAX_PREEMPTIONS,
+  });
+  registerDocumentHandlers(runtime, {
+    pipeline,
+    documents,
+    locks: new DocumentLock({ connection, prefix: config.SLUICE_PREFIX }),
+  });
+  void checkEvictionPolicy(connection, logger);
+  logger.info(
+    { embedder: embedder.id, fingerprint: pipeline.fingerprint, concurrency: config.WORKER_CONCURRENCY },
+    'starting worker',
+  );
+  return runWorkerProcess({
+    runtime,
+    logger,
+    metrics,
+    healthPort: config.HEALTH_PORT,
+    checks: {
+      redis: () => connection.ping(),
+      chroma: (signal) => store.heartbeat(signal),
+    },
+    queues: [documents.queue],
+    handleSignals: options.handleSignals ?? true,
+    onClose: async () => {
+      await documents.close();
+      await closePdfLoader();
+    },
+  });
+}
