@@ -61,7 +61,7 @@ describe('DocumentQueue', () => {
       connection: documents.queue.opts.connection,
       prefix: documents.queue.opts.prefix,
     });
-    const taken = (await worker.getNextJob('token-1'));
+    const taken = await worker.getNextJob('token-1');
     expect(taken.id).toBe(job.id);
     await taken.moveToCompleted(
       { docId: 'guide.md', chunks: 1, embedded: 1, skipped: 0, deleted: 0 },

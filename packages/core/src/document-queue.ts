@@ -150,6 +150,21 @@ export class DocumentQueue {
     return parseLatest(await this.#connection.hget(this.#latestKey(), field(collection, docId)));
   }
 
+  /**
+   * Records the version now indexed for a document (`undefined` after a delete). Chunk metadata
+   * cannot say it: an unchanged chunk keeps the `contentHash` of the version that first wrote it.
+   */
+  async markIndexed(collection: string, docId: string, contentHash: string | undefined): Promise<void> {
+    if (contentHash === undefined) await this.#connection.hdel(this.#indexedKey(collection), docId);
+    else await this.#connection.hset(this.#indexedKey(collection), docId, contentHash);
+  }
+
+  /** The indexed version of every document of a collection, by docId. */
+  async indexedVersions(collection: string): Promise<Map<string, string>> {
+    await this.queue.waitUntilReady();
+    return new Map(Object.entries(await this.#connection.hgetall(this.#indexedKey(collection))));
+  }
+
   /** A job's state, or undefined when no such job exists (or it was removed after a week). */
   async status(jobId: string): Promise<JobStatus | undefined> {
     const job = await Job.fromId(this.queue, jobId);
@@ -160,9 +175,7 @@ export class DocumentQueue {
     return {
       jobId,
       name: job.name,
-      state: jobStatusSchema.shape.state.options.includes(state)
-        ? (state)
-        : 'unknown',
+      state: jobStatusSchema.shape.state.options.includes(state) ? state : 'unknown',
       progress:
         typeof job.progress === 'object' || typeof job.progress === 'number'
           ? (job.progress as JobStatus['progress'])
@@ -192,6 +205,10 @@ export class DocumentQueue {
       version,
     )) as [number, string];
     return { seq: Number(seq), version, previous: parseLatest(previous) };
+  }
+
+  #indexedKey(collection: string): string {
+    return `${this.#prefix}:${INGEST_QUEUE}:indexed:${collection}`;
   }
 
   #latestKey(): string {

@@ -79,3 +79,23 @@ export type {
 } from './document-queue.js';
 export { DocumentLock } from './document-lock.js';
 export type { DocumentLockOptions, HeldDocumentLock } from './document-lock.js';
+export {
+  deleteAcceptedSchema,
+  documentListSchema,
+  errorBodySchema,
+  ingestAcceptedSchema,
+  ingestTextBodySchema,
+  matchSchema,
+  queryBodySchema,
+  queryResultSchema,
+  tokenClaimsSchema,
+} from './api-contract.js';
+export type {
+  DocumentList,
+  ErrorBody,
+  IngestTextBody,
+  QueryBody,
+  QueryMatch,
+  QueryResult,
+  TokenClaims,
+} from './api-contract.js';

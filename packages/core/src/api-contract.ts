@@ -1,0 +1,89 @@
+import { z } from 'zod';
+import { ERROR_CODES, type ErrorCode } from './errors.js';
+import { docIdSchema, documentTypeSchema, metadataSchema, MAX_INLINE_TEXT_BYTES } from './document-jobs.js';
+
+/**
+ * The HTTP API's request and response bodies: one definition, used by the API to validate and
+ * to generate its OpenAPI document, and by the SDK to type and check what it sends and gets.
+ */
+
+/** Every error answer: `{ error: { code, message } }`, plus the offending field for 400s. */
+export const errorBodySchema = z.object({
+  error: z.object({
+    code: z.enum(Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]]),
+    message: z.string(),
+    field: z.string().optional(),
+  }),
+});
+
+/** JSON form of `POST /v1/collections/{collection}/documents`. */
+export const ingestTextBodySchema = z.object({
+  docId: docIdSchema,
+  text: z
+    .string()
+    .min(1)
+    .refine(
+      (t) => Buffer.byteLength(t) <= MAX_INLINE_TEXT_BYTES,
+      `at most ${MAX_INLINE_TEXT_BYTES} bytes; upload larger documents as a file`,
+    ),
+  /** `text` (default) or `markdown`. */
+  type: documentTypeSchema.exclude(['pdf']).optional(),
+  metadata: metadataSchema.optional(),
+});
+
+/** 202 answer to an ingest. */
+export const ingestAcceptedSchema = z.object({
+  jobId: z.string(),
+  docId: z.string(),
+  contentHash: z.string(),
+  deduplicated: z.boolean(),
+});
+
+/** `GET /v1/collections/{collection}/documents`. */
+export const documentListSchema = z.object({
+  documents: z.array(
+    z.object({
+      docId: z.string(),
+      /** The version last indexed. */
+      contentHash: z.string().optional(),
+      chunks: z.number().int(),
+    }),
+  ),
+});
+
+/** 202 answer to a delete. */
+export const deleteAcceptedSchema = z.object({ jobId: z.string() });
+
+/** `POST /v1/collections/{collection}/query`. */
+export const queryBodySchema = z.object({
+  text: z.string().min(1).max(10_000),
+  /** Matches wanted. @defaultValue 5 */
+  k: z.number().int().min(1).max(100).default(5),
+});
+
+/** One query match. */
+export const matchSchema = z.object({
+  id: z.string(),
+  text: z.string(),
+  score: z.number(),
+  docId: z.string(),
+  page: z.number().int().optional(),
+  source: z.string(),
+  metadata: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+});
+
+/** Answer to a query. */
+export const queryResultSchema = z.object({ matches: z.array(matchSchema) });
+
+/** The claims of an API token (HS256 JWT): which collections its holder may touch. */
+export const tokenClaimsSchema = z.object({
+  collections: z.union([z.literal('*'), z.array(z.string().min(1))]),
+});
+
+export type ErrorBody = z.infer<typeof errorBodySchema>;
+export type IngestTextBody = z.input<typeof ingestTextBodySchema>;
+export type DocumentList = z.infer<typeof documentListSchema>;
+export type QueryBody = z.input<typeof queryBodySchema>;
+export type QueryMatch = z.infer<typeof matchSchema>;
+export type QueryResult = z.infer<typeof queryResultSchema>;
+export type TokenClaims = z.infer<typeof tokenClaimsSchema>;
