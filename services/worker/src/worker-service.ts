@@ -47,7 +47,8 @@ export async function startWorker(
   connection.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis error'));
   const metrics = createWorkerMetrics(config.SLUICE_RELEASE);
   const embedder = createEmbedder(config);
-  const store = new ChromaStore({ url: config.CHROMA_URL, dimensions: embedder.dimensions });
+  // An OpenAI-compatible embedder learns its vector length from its first answer (0 until then).
+  const store = new ChromaStore({ url: config.CHROMA_URL, dimensions: embedder.dimensions || undefined });
   const documents = new DocumentQueue({ connection, prefix: config.SLUICE_PREFIX });
   const pipeline = new IngestPipeline({
     store,

@@ -1,0 +1,600 @@
+import { SluiceError } from '@sluice/core';
+import { ChromaClient, type Collection } from 'chromadb';
+import { validateCollectionName, validateDocId } from './collection-name.js';
+
+/** A metadata value Chroma 1.0 stores: it rejects arrays, objects and (on write) `null`. */
+export type ChromaScalar = string | number | boolean;
+
+/** Metadata of one record, as Chroma stores it. */
+export type ChromaMetadata = Record<string, ChromaScalar>;
+
+/** Distance function of a collection's vector index. */
+export type ChromaSpace = 'cosine' | 'l2' | 'ip';
+
+/** One chunk as written to Chroma. */
+export interface ChromaRecord {
+  /** Deterministic chunk ID (`chunkId()` of `@sluice/core`), so that writing twice is a no-op. */
+  id: string;
+  /** The chunk's vector; every record of a collection must have the same length. */
+  embedding: readonly number[];
+  /** The chunk's text, returned by {@link ChromaStore.query}. */
+  document: string;
+  /**
+   * Flat metadata (see {@link toChromaMetadata}). `docId` is required: {@link ChromaStore.storedChunkIds},
+   * {@link ChromaStore.deleteDocument} and {@link ChromaStore.listDocuments} select by it.
+   * `contentHash` (and `ingestedAt`, ms since epoch) are read by {@link ChromaStore.listDocuments}.
+   */
+  metadata: ChromaMetadata & { docId: string };
+}
+
+/** One result of {@link ChromaStore.query}. */
+export interface ChromaMatch {
+  id: string;
+  /** The stored document text. */
+  text: string;
+  /** Similarity, higher is closer: for `cosine`, the cosine similarity `1 - distance`. */
+  score: number;
+  /** The stored metadata, as written (JSON-encoded values are not decoded). */
+  metadata: ChromaMetadata;
+}
+
+/** One document of a collection, from {@link ChromaStore.listDocuments}. */
+export interface StoredDocument {
+  docId: string;
+  /** The document version the chunks belong to; see {@link ChromaStore.listDocuments}. */
+  contentHash: string | undefined;
+  /** Number of stored chunks. */
+  chunks: number;
+}
+
+/** Options for {@link ChromaStore}. */
+export interface ChromaStoreOptions {
+  /** Chroma server URL, e.g. `http://127.0.0.1:8000`. Only scheme, host and port are used. */
+  url: string;
+  /**
+   * Distance function for collections this store creates. Existing collections keep theirs, and
+   * {@link ChromaStore.query} converts distances according to the collection's actual space.
+   * @defaultValue 'cosine'
+   */
+  space?: ChromaSpace;
+  /**
+   * Vector length of the embedder. When set, new collections record it in their metadata
+   * (`sluice:dimensions`), opening a collection that recorded a different length fails with
+   * `INVALID_REQUEST`, and {@link ChromaStore.upsert} checks every vector before sending.
+   * @defaultValue unchecked (Chroma itself fixes a collection's length at its first write)
+   */
+  dimensions?: number;
+  /**
+   * Upper bound on records per write request; the server's own limit (`getMaxBatchSize()`) is
+   * never exceeded. Batches of about 250 are where Chroma 1.0's write rate levels off.
+   * @defaultValue 256
+   */
+  maxBatchSize?: number;
+  /**
+   * Records per read request when paging through a document's IDs or a collection's metadata.
+   * @defaultValue 1000
+   */
+  pageSize?: number;
+  /**
+   * Deadline of one Chroma request. The chromadb client takes no per-request signal, so a request
+   * past its deadline is abandoned (not cancelled) and reported as `DEPENDENCY_UNAVAILABLE`.
+   * Writes are idempotent, so an abandoned write that lands later does no harm.
+   * @defaultValue 60000
+   */
+  requestTimeoutMs?: number;
+  /**
+   * Extra HTTP headers for every request, e.g. `{ 'x-chroma-token': '…' }`.
+   * @defaultValue none
+   */
+  headers?: Record<string, string>;
+}
+
+type ResolvedOptions = Required<Omit<ChromaStoreOptions, 'dimensions' | 'headers'>> &
+  Pick<ChromaStoreOptions, 'dimensions' | 'headers'>;
+
+/** Metadata key under which a collection records its vector length. */
+const DIMENSIONS_KEY = 'sluice:dimensions';
+
+/**
+ * Turns arbitrary metadata into what Chroma 1.0 stores:
+ * - strings, booleans and finite numbers are kept;
+ * - `undefined` and `null` are dropped (Chroma's `null` means "delete the key" on update);
+ * - non-finite numbers, functions and symbols are dropped (JSON cannot carry them);
+ * - bigints become decimal strings, `Date`s ISO-8601 strings;
+ * - arrays and objects are JSON-encoded into a string under their own key
+ *   (`{ tags: ['a','b'] }` becomes `{ tags: '["a","b"]' }`): the 1.0 server rejects array values
+ *   that newer clients allow, and nested objects never were allowed. Such keys can be read back
+ *   with `JSON.parse`, but not filtered on by element.
+ */
+export function toChromaMetadata(metadata: Readonly<Record<string, unknown>>): ChromaMetadata {
+  const result: ChromaMetadata = {};
+  for (const [key, value] of Object.entries(metadata)) {
+    switch (typeof value) {
+      case 'string':
+      case 'boolean':
+        result[key] = value;
+        break;
+      case 'number':
+        if (Number.isFinite(value)) result[key] = value;
+        break;
+      case 'bigint':
+        result[key] = value.toString();
+        break;
+      case 'object':
+        if (value === null) break;
+        result[key] = value instanceof Date ? value.toISOString() : JSON.stringify(value);
+        break;
+      case 'undefined':
+      case 'function':
+      case 'symbol':
+        break;
+    }
+  }
+  return result;
+}
+
+/**
+ * The Chroma adapter of the ingestion pipeline: idempotent batched upserts, the per-document
+ * queries that incremental re-ingest and stale-chunk cleanup need, and similarity search.
+ *
+ * Guarantees:
+ * - collections are created on first write (or {@link ChromaStore.collection}) with no embedding
+ *   function (Sluice always sends vectors, so the client never loads
+ *   `@chroma-core/default-embed`) and the configured distance `space`; reads of a collection that
+ *   does not exist answer as for an empty one and do not create it; handles are cached per name;
+ * - writes go in batches of at most `min(server max batch size, maxBatchSize)`; the caller's
+ *   signal is checked before each batch and also ends the wait for the batch in flight;
+ * - a collection deleted behind the store's back is re-opened once, transparently;
+ * - errors are {@link SluiceError}s with the original as `cause`: an unreachable, failing
+ *   (5xx), rate-limiting or too slow Chroma is `DEPENDENCY_UNAVAILABLE` (retryable); a request
+ *   Chroma refuses as invalid (wrong vector length, bad metadata) is `INVALID_REQUEST`.
+ */
+export class ChromaStore {
+  /** The underlying chromadb client, for what this adapter does not cover. */
+  readonly client: ChromaClient;
+  readonly #options: ResolvedOptions;
+  readonly #collections = new Map<string, Promise<Collection>>();
+  #batchSize: Promise<number> | undefined;
+
+  constructor(options: ChromaStoreOptions) {
+    this.#options = {
+      space: 'cosine',
+      maxBatchSize: 256,
+      pageSize: 1000,
+      requestTimeoutMs: 60_000,
+      ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+    } as ResolvedOptions;
+    const url = new URL(this.#options.url);
+    if (url.pathname !== '/' && url.pathname !== '') {
+      // chromadb 3.x builds `scheme://host:port` and would silently drop a path prefix.
+      throw new RangeError(`Chroma URL must not have a path (chromadb 3.x ignores it): ${this.#options.url}`);
+    }
+    const ssl = url.protocol === 'https:';
+    this.client = new ChromaClient({
+      host: url.hostname,
+      port: url.port ? Number(url.port) : ssl ? 443 : 80,
+      ssl,
+      ...(this.#options.headers ? { headers: this.#options.headers } : {}),
+    });
+  }
+
+  /**
+   * The cached handle of a collection, created on first use (see the class description).
+   * @throws SluiceError `INVALID_REQUEST` for a bad name (before any request) or a collection that
+   * recorded a different vector length than {@link ChromaStoreOptions.dimensions}
+   */
+  async collection(name: string): Promise<Collection> {
+    validateCollectionName(name);
+    let handle = this.#collections.get(name);
+    if (!handle) {
+      handle = this.#open(name);
+      this.#collections.set(name, handle);
+      // A failed open must not stay cached; the caller still sees the rejection.
+      void handle.catch(() => this.#collections.delete(name));
+    }
+    return handle;
+  }
+
+  async #open(name: string): Promise<Collection> {
+    const { space, dimensions } = this.#options;
+    const collection = await this.#call(`open collection ${name}`, undefined, () =>
+      this.client.getOrCreateCollection({
+        name,
+        embeddingFunction: null,
+        configuration: { hnsw: { space } },
+        ...(dimensions === undefined ? {} : { metadata: { [DIMENSIONS_KEY]: dimensions } }),
+      }),
+    );
+    return this.#checked(collection);
+  }
+
+  /** Opens an existing collection without creating it; `undefined` when there is none. */
+  async #openExisting(name: string, signal: AbortSignal | undefined): Promise<Collection | undefined> {
+    validateCollectionName(name);
+    const cached = this.#collections.get(name);
+    if (cached) return cached;
+    try {
+      // getCollection() resolves an embedding function only from the server's configuration,
+      // which is null for collections this store created: nothing is loaded.
+      const collection = this.#checked(
+        await this.#call(`open collection ${name}`, signal, () => this.client.getCollection({ name })),
+      );
+      this.#collections.set(name, Promise.resolve(collection));
+      return collection;
+    } catch (err) {
+      if (err instanceof SluiceError && err.code === 'NOT_FOUND') return undefined;
+      throw err;
+    }
+  }
+
+  #checked(collection: Collection): Collection {
+    const { dimensions } = this.#options;
+    const recorded = collection.metadata?.[DIMENSIONS_KEY];
+    if (dimensions !== undefined && typeof recorded === 'number' && recorded !== dimensions) {
+      throw new SluiceError(
+        'INVALID_REQUEST',
+        `collection ${collection.name} holds ${recorded}-dimensional vectors, but the embedder makes ${dimensions}; ` +
+          'use another collection or delete this one first',
+        { details: { field: 'collection', collection: collection.name, recorded, dimensions } },
+      );
+    }
+    return collection;
+  }
+
+  /** Server batch limit and ours, whichever is smaller; asked once. */
+  async #maxBatch(): Promise<number> {
+    if (!this.#batchSize) {
+      const { maxBatchSize } = this.#options;
+      const asked = this.#call('read the max batch size', undefined, () => this.client.getMaxBatchSize());
+      this.#batchSize = asked.then((server) => (server > 0 ? Math.min(server, maxBatchSize) : maxBatchSize));
+      // A failed read is asked again next time instead of being cached.
+      void this.#batchSize.catch(() => (this.#batchSize = undefined));
+    }
+    return this.#batchSize;
+  }
+
+  /**
+   * Writes records, inserting new IDs and overwriting existing ones, in batches. Writing the same
+   * records again leaves the collection unchanged.
+   * @throws the signal's reason when `signal` aborts (batches already written stay written)
+   */
+  async upsert(collection: string, records: readonly ChromaRecord[], signal?: AbortSignal): Promise<void> {
+    const { dimensions } = this.#options;
+    if (dimensions !== undefined) {
+      const bad = records.find((r) => r.embedding.length !== dimensions);
+      if (bad) {
+        throw new SluiceError(
+          'INVALID_REQUEST',
+          `record ${bad.id} has a ${bad.embedding.length}-dimensional vector, expected ${dimensions}`,
+          { details: { field: 'embedding', collection } },
+        );
+      }
+    }
+    if (records.length === 0) return;
+    const size = await this.#maxBatch();
+    for (let start = 0; start < records.length; start += size) {
+      signal?.throwIfAborted();
+      const batch = records.slice(start, start + size);
+      await this.#withCollection(
+        collection,
+        signal,
+        `upsert ${batch.length} records into ${collection}`,
+        (c) =>
+          c.upsert({
+            ids: batch.map((r) => r.id),
+            embeddings: batch.map((r) => r.embedding as number[]),
+            documents: batch.map((r) => r.document),
+            metadatas: batch.map((r) => r.metadata),
+          }),
+      );
+    }
+  }
+
+  /**
+   * IDs of the chunks stored for one document (none for a missing collection), read page by page.
+   * Pages are read by offset, so a concurrent write to the same document may be missed or seen;
+   * callers serialise work per document.
+   */
+  async storedChunkIds(collection: string, docId: string, signal?: AbortSignal): Promise<Set<string>> {
+    validateDocId(docId);
+    const ids = new Set<string>();
+    const { pageSize } = this.#options;
+    for (let offset = 0; ; offset += pageSize) {
+      signal?.throwIfAborted();
+      const page = await this.#withCollection(
+        collection,
+        signal,
+        `read chunk IDs of ${docId}`,
+        (c) => c.get({ where: { docId }, include: [], limit: pageSize, offset }),
+        () => undefined,
+      );
+      if (!page) return ids;
+      for (const id of page.ids) ids.add(id);
+      if (page.ids.length < pageSize) return ids;
+    }
+  }
+
+  /** Deletes records by ID, in batches. IDs that are not stored, or a missing collection, are ignored. */
+  async deleteIds(collection: string, ids: Iterable<string>, signal?: AbortSignal): Promise<void> {
+    const all = [...ids];
+    if (all.length === 0) return;
+    const size = await this.#maxBatch();
+    for (let start = 0; start < all.length; start += size) {
+      signal?.throwIfAborted();
+      const batch = all.slice(start, start + size);
+      await this.#withCollection(
+        collection,
+        signal,
+        `delete ${batch.length} records from ${collection}`,
+        (c) => c.delete({ ids: batch }),
+        () => undefined,
+      );
+    }
+  }
+
+  /**
+   * Deletes every chunk of a document and returns how many there were. The Chroma 1.0 server
+   * reports no count for deletes, so the IDs are read first and deleted by ID; a final delete by
+   * `docId` then removes anything written in between (not counted).
+   */
+  async deleteDocument(collection: string, docId: string, signal?: AbortSignal): Promise<number> {
+    const ids = await this.storedChunkIds(collection, docId, signal);
+    await this.deleteIds(collection, ids, signal);
+    signal?.throwIfAborted();
+    await this.#withCollection(
+      collection,
+      signal,
+      `delete the chunks of ${docId}`,
+      (c) => c.delete({ where: { docId } }),
+      () => undefined,
+    );
+    return ids.size;
+  }
+
+  /**
+   * The documents of a collection, sorted by docId, read from the chunks' metadata page by page
+   * (one request per `pageSize` chunks).
+   *
+   * `contentHash` is the one carried by the most recently written chunk when chunks carry a
+   * numeric `ingestedAt`; otherwise the one carried by most chunks (ties: the greatest). Why not
+   * simply "the most common": incremental re-ingest does not rewrite unchanged chunks, so after a
+   * small edit most chunks still carry the previous version's hash; the chunks the new version
+   * wrote carry the new one. A version that only removed chunks leaves the old hash visible.
+   */
+  async listDocuments(collection: string, signal?: AbortSignal): Promise<StoredDocument[]> {
+    interface Tally {
+      chunks: number;
+      hashes: Map<string, number>;
+      newest: { at: number; hash: string } | undefined;
+    }
+    const documents = new Map<string, Tally>();
+    const { pageSize } = this.#options;
+    for (let offset = 0; ; offset += pageSize) {
+      signal?.throwIfAborted();
+      const page = await this.#withCollection(
+        collection,
+        signal,
+        `list the documents of ${collection}`,
+        (c) => c.get({ include: ['metadatas'], limit: pageSize, offset }),
+        () => undefined,
+      );
+      if (!page) break;
+      for (const metadata of page.metadatas) {
+        const docId = metadata?.docId;
+        if (typeof docId !== 'string') continue;
+        let tally = documents.get(docId);
+        if (!tally) documents.set(docId, (tally = { chunks: 0, hashes: new Map(), newest: undefined }));
+        tally.chunks += 1;
+        const hash = metadata?.contentHash;
+        if (typeof hash !== 'string') continue;
+        tally.hashes.set(hash, (tally.hashes.get(hash) ?? 0) + 1);
+        const at = metadata?.ingestedAt;
+        if (typeof at === 'number' && (!tally.newest || at > tally.newest.at)) tally.newest = { at, hash };
+      }
+      if (page.ids.length < pageSize) break;
+    }
+    return [...documents]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([docId, tally]) => ({
+        docId,
+        contentHash: tally.newest?.hash ?? mostCommon(tally.hashes),
+        chunks: tally.chunks,
+      }));
+  }
+
+  /**
+   * The `k` records nearest to `embedding`, nearest first. `score` is `1 - distance` for `cosine`
+   * (cosine similarity) and `ip` (the dot product), and `1 - distance / 2` for `l2` (Chroma's
+   * squared L2 distance, which for unit vectors makes it the cosine similarity too).
+   */
+  async query(
+    collection: string,
+    embedding: readonly number[],
+    k: number,
+    signal?: AbortSignal,
+  ): Promise<ChromaMatch[]> {
+    if (!Number.isInteger(k) || k < 1) {
+      throw new SluiceError('INVALID_REQUEST', `k must be a positive integer, got ${k}`, {
+        details: { field: 'k' },
+      });
+    }
+    let space: ChromaSpace = this.#options.space;
+    const result = await this.#withCollection(
+      collection,
+      signal,
+      `query ${collection}`,
+      (c) => {
+        space = c.configuration.hnsw?.space ?? c.configuration.spann?.space ?? space;
+        return c.query({
+          queryEmbeddings: [embedding as number[]],
+          nResults: k,
+          include: ['documents', 'metadatas', 'distances'],
+        });
+      },
+      () => undefined,
+    );
+    if (!result) return [];
+    const ids = result.ids[0] ?? [];
+    return ids.map((id, i) => {
+      const distance = result.distances[0]?.[i] ?? Number.NaN;
+      const metadata = (result.metadatas[0]?.[i] ?? {}) as ChromaMetadata;
+      return {
+        id,
+        text: result.documents[0]?.[i] ?? '',
+        score: space === 'l2' ? 1 - distance / 2 : 1 - distance,
+        metadata,
+      };
+    });
+  }
+
+  /** Number of records in a collection; 0 for a collection that does not exist. */
+  async count(collection: string, signal?: AbortSignal): Promise<number> {
+    return this.#withCollection(
+      collection,
+      signal,
+      `count ${collection}`,
+      (c) => c.count(),
+      () => 0,
+    );
+  }
+
+  /** Deletes a collection and all its records; a missing collection is not an error. */
+  async dropCollection(name: string, signal?: AbortSignal): Promise<void> {
+    validateCollectionName(name);
+    this.#collections.delete(name);
+    try {
+      await this.#call(`delete collection ${name}`, signal, () => this.client.deleteCollection({ name }));
+    } catch (err) {
+      if (!(err instanceof SluiceError && err.code === 'NOT_FOUND')) throw err;
+    }
+  }
+
+  /**
+   * Resolves when Chroma answers its heartbeat, for readiness probes.
+   * @throws SluiceError `DEPENDENCY_UNAVAILABLE` when it does not
+   */
+  async heartbeat(signal?: AbortSignal): Promise<void> {
+    await this.#call('heartbeat', signal, () => this.client.heartbeat());
+  }
+
+  /**
+   * Runs an operation on a collection. Writes (no `ifMissing`) create the collection and re-open it
+   * once if it was deleted behind our back; reads answer `ifMissing()` for a missing collection
+   * instead of creating one.
+   */
+  async #withCollection<T>(
+    name: string,
+    signal: AbortSignal | undefined,
+    what: string,
+    operation: (collection: Collection) => Promise<T>,
+    ifMissing?: () => T,
+  ): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      let collection: Collection;
+      if (ifMissing) {
+        const existing = await this.#openExisting(name, signal);
+        if (!existing) return ifMissing();
+        collection = existing;
+      } else {
+        collection = await this.collection(name);
+      }
+      try {
+        return await this.#call(what, signal, () => operation(collection));
+      } catch (err) {
+        if (attempt > 0 || !(err instanceof SluiceError && err.code === 'NOT_FOUND')) throw err;
+        this.#collections.delete(name);
+      }
+    }
+  }
+
+  /** Runs one chromadb call under the request deadline and the caller's signal; maps its errors. */
+  async #call<T>(what: string, signal: AbortSignal | undefined, operation: () => Promise<T>): Promise<T> {
+    signal?.throwIfAborted();
+    const { requestTimeoutMs } = this.#options;
+    let stop: (() => void) | undefined;
+    const stopped = new Promise<never>((_, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(
+            new SluiceError(
+              'DEPENDENCY_UNAVAILABLE',
+              `Chroma did not ${what} within ${requestTimeoutMs} ms`,
+              {
+                details: { dependency: 'chroma' },
+              },
+            ),
+          ),
+        requestTimeoutMs,
+      );
+      // The catch below rethrows the signal's own reason; this only ends the wait.
+      const onAbort = () => reject(new Error('aborted'));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      stop = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+    });
+    const running = operation();
+    // The operation may settle after we stopped waiting; its failure is then nobody's concern.
+    void running.catch(() => undefined);
+    try {
+      return await Promise.race([running, stopped]);
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      throw toStoreError(err, what);
+    } finally {
+      stop?.();
+    }
+  }
+}
+
+function mostCommon(counts: ReadonlyMap<string, number>): string | undefined {
+  let best: string | undefined;
+  let bestCount = 0;
+  for (const [value, count] of counts) {
+    if (count > bestCount || (count === bestCount && best !== undefined && value > best)) {
+      best = value;
+      bestCount = count;
+    }
+  }
+  return best;
+}
+
+/** chromadb's error classes, by name (robust against two copies of the package). */
+function toStoreError(err: unknown, what: string): SluiceError {
+  if (err instanceof SluiceError) return err;
+  const name = err instanceof Error ? err.name : '';
+  const message = err instanceof Error ? err.message : String(err);
+  const details = { dependency: 'chroma' };
+  switch (name) {
+    case 'ChromaConnectionError':
+      return new SluiceError('DEPENDENCY_UNAVAILABLE', `Chroma is unreachable (${what}): ${message}`, {
+        cause: err,
+        details,
+      });
+    case 'ChromaServerError':
+    case 'ChromaRateLimitError':
+    case 'ChromaQuotaExceededError':
+    case 'ChromaUnauthorizedError':
+    case 'ChromaForbiddenError':
+      return new SluiceError('DEPENDENCY_UNAVAILABLE', `Chroma failed to ${what}: ${message}`, {
+        cause: err,
+        details,
+      });
+    case 'ChromaNotFoundError':
+      return new SluiceError('NOT_FOUND', `Chroma could not find what it needs to ${what}: ${message}`, {
+        cause: err,
+        details,
+      });
+    case 'ChromaClientError':
+    case 'ChromaValueError':
+    case 'ChromaUniqueError':
+    case 'InvalidArgumentError':
+      return new SluiceError('INVALID_REQUEST', `Chroma refused to ${what}: ${message}`, {
+        cause: err,
+        details,
+      });
+    default:
+      return new SluiceError('INTERNAL', `Chroma call failed (${what}): ${message}`, { cause: err, details });
+  }
+}
