@@ -1,4 +1,4 @@
-import { SluiceError } from '@sluice/core';
+import { SluiceError } from './errors.js';
 import { describe, expect, it } from 'vitest';
 import { validateCollectionName, validateDocId } from './collection-name.js';
 
