@@ -1,6 +1,5 @@
-import { SluiceError } from '@sluice/core';
+import { SluiceError, validateCollectionName, validateDocId } from '@sluice/core';
 import { ChromaClient, type Collection } from 'chromadb';
-import { validateCollectionName, validateDocId } from '@sluice/core';
 
 /** A metadata value Chroma 1.0 stores: it rejects arrays, objects and (on write) `null`. */
 export type ChromaScalar = string | number | boolean;
