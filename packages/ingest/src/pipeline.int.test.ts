@@ -138,7 +138,7 @@ describe('ingestion', () => {
       store: t.store,
       embedder,
       storageDir: await t.storage(),
-    }).ingest({ ...v1, metadata: {} } as IngestDocumentPayload, {
+    }).ingest({ ...v1, metadata: {} }, {
       signal: new AbortController().signal,
       log: logger,
       progress: async () => undefined,
@@ -201,13 +201,11 @@ describe('ingestion', () => {
     expect((await t.finished(jobId)).state).toBe('completed');
     expect(await t.storedIds()).toEqual(expected);
     // The resumed run embedded exactly what was missing.
-    const plan = await (
-      await new IngestPipeline({
-        store: t.store,
-        embedder: secondEmbedder.inner,
-        storageDir: await t.storage(),
-      })
-    ).plan(request as IngestDocumentPayload);
+    const plan = await new IngestPipeline({
+      store: t.store,
+      embedder: secondEmbedder.inner,
+      storageDir: await t.storage(),
+    }).plan(request as IngestDocumentPayload);
     const textsStored = new Set(plan.chunks.filter((c) => storedAtPreemption.has(c.id)).map((c) => c.text));
     expect(secondEmbedder.embedded.filter((text) => textsStored.has(text))).toEqual([]);
     expect(secondEmbedder.embedded.length).toBe(expected.size - storedAtPreemption.size);

@@ -1,0 +1,176 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { DocumentQueue, createRedisConnection, type IngestRequest, type JobStatus } from '@sluice/core';
+import { ChromaStore, HashEmbedder, IngestPipeline } from '@sluice/ingest';
+import { corpusPath, stageFile } from '../support/documents.js';
+import { HOSTILE_PDFS } from '../support/hostile-pdfs.js';
+import { uniqueName } from '../support/names.js';
+import { freePort, waitFor } from '../support/ports.js';
+import { startNode, waitForHttp, type ServiceProcess } from '../support/processes.js';
+
+const WORKER = 'services/worker/dist/main.js';
+const redisUrl = inject('redisUrl');
+const chromaUrl = inject('chromaUrl');
+
+let storageDir: string;
+const connection = createRedisConnection({ url: redisUrl, role: 'worker' });
+const store = new ChromaStore({ url: chromaUrl, dimensions: 384 });
+const started: ServiceProcess[] = [];
+const collections: string[] = [];
+
+beforeAll(async () => {
+  storageDir = await mkdtemp(join(tmpdir(), 'sluice-worker-storage-'));
+});
+afterAll(async () => {
+  await Promise.all(started.map((p) => p.stop()));
+  for (const c of collections) await store.dropCollection(c);
+  await rm(storageDir, { recursive: true, force: true });
+  connection.disconnect();
+});
+
+async function startWorker(prefix: string, env: Record<string, string> = {}) {
+  const healthPort = await freePort();
+  const proc = startNode(WORKER, {
+    REDIS_URL: redisUrl,
+    CHROMA_URL: chromaUrl,
+    SLUICE_PREFIX: prefix,
+    STORAGE_DIR: storageDir,
+    HEALTH_PORT: String(healthPort),
+    LOG_LEVEL: 'warn',
+    ...env,
+  });
+  started.push(proc);
+  const health = `http://127.0.0.1:${healthPort}/api/health`;
+  await waitForHttp(health);
+  return Object.assign(proc, { health });
+}
+
+function documentsFor(prefix: string) {
+  return new DocumentQueue({ connection, prefix });
+}
+
+async function finished(documents: DocumentQueue, jobId: string, timeoutMs = 120_000): Promise<JobStatus> {
+  return waitFor(
+    async () => {
+      const s = await documents.status(jobId);
+      return s && (s.state === 'completed' || s.state === 'failed') ? s : undefined;
+    },
+    { timeoutMs, intervalMs: 200, what: `job ${jobId}` },
+  );
+}
+
+async function chunksOf(collection: string, docId: string) {
+  const handle = await store.collection(collection);
+  const got = await handle.get({ where: { docId }, include: ['metadatas'] });
+  return got.ids.map((id, i) => ({ id, metadata: got.metadatas[i] ?? {} }));
+}
+
+const expectedPipeline = () =>
+  new IngestPipeline({ store, embedder: new HashEmbedder(), storageDir, split: { chunkSize: 1000, chunkOverlap: 200 } });
+
+async function expectedIds(request: IngestRequest): Promise<Set<string>> {
+  const plan = await expectedPipeline().plan({ metadata: {}, ...request });
+  return new Set(plan.chunks.map((c) => c.id));
+}
+
+describe('the worker process', () => {
+  it(
+    'ingests the good PDFs and Markdown, ends every hostile PDF in its code, and keeps going',
+    { timeout: 300_000 },
+    async () => {
+      const prefix = uniqueName('wk');
+      const collection = uniqueName('corpus');
+      collections.push(collection);
+      const documents = documentsFor(prefix);
+      const worker = await startWorker(prefix, { WORKER_CONCURRENCY: '2', PARSE_TIMEOUT_MS: '10000', PARSE_MAX_MEMORY_MB: '512' });
+
+      // Hostile files first, so that the good ones queue behind them.
+      const hostile = new Map<string, string>();
+      for (const [file] of HOSTILE_PDFS) {
+        const request = await stageFile(storageDir, corpusPath(`pdf/hostile/${file}`), { collection, docId: `hostile/${file}` });
+        hostile.set(file, (await documents.ingest(request)).jobId);
+      }
+      const goodFiles = (await readdir(corpusPath('pdf/good'))).filter((f) => f.endsWith('.pdf'));
+      const good = new Map<string, { jobId: string; request: IngestRequest }>();
+      for (const file of goodFiles) {
+        const request = await stageFile(storageDir, corpusPath(`pdf/good/${file}`), { collection, docId: `good/${file}` });
+        good.set(file, { jobId: (await documents.ingest(request)).jobId, request });
+      }
+      const markdownFiles = (await readdir(corpusPath('markdown/en/docs/concepts/workloads/pods'))).filter((f) => f.endsWith('.md'));
+      const markdown = new Map<string, string>();
+      for (const file of markdownFiles) {
+        const request = await stageFile(storageDir, corpusPath(`markdown/en/docs/concepts/workloads/pods/${file}`), {
+          collection,
+          docId: `md/${file}`,
+        });
+        markdown.set(file, (await documents.ingest(request)).jobId);
+      }
+
+      for (const [file, expected, reason] of HOSTILE_PDFS) {
+        const status = await finished(documents, hostile.get(file)!);
+        if (expected === 'ok') expect(status.state, `${file}: ${reason}`).toBe('completed');
+        else expect(status.error?.code, `${file}: ${reason}`).toBe(expected);
+        // A failed document never spends more than its one attempt.
+        if (expected !== 'ok') expect(status.attempts, file).toBe(1);
+      }
+      // The worker survived the bomb and the rest.
+      expect((await fetch(worker.health)).status).toBe(200);
+      expect(worker.child.exitCode).toBeNull();
+
+      for (const [file, { jobId, request }] of good) {
+        const status = await finished(documents, jobId);
+        expect(status.state, file).toBe('completed');
+        expect(status.result!.chunks, file).toBeGreaterThan(0);
+        expect(status.result!.pages, file).toBeGreaterThan(0);
+        const chunks = await chunksOf(collection, `good/${file}`);
+        expect(new Set(chunks.map((c) => c.id)), file).toEqual(await expectedIds(request));
+        for (const chunk of chunks) expect(chunk.metadata.page, file).toBeGreaterThanOrEqual(1);
+      }
+      for (const [file, jobId] of markdown) {
+        const status = await finished(documents, jobId);
+        expect(status.state, file).toBe('completed');
+        const chunks = await chunksOf(collection, `md/${file}`);
+        expect(chunks.length, file).toBe(status.result!.chunks);
+        // Every page here starts with front matter and a heading; most chunks sit under one.
+        const withHeading = chunks.filter((c) => typeof c.metadata.headingPath === 'string' && c.metadata.headingPath !== '');
+        expect(withHeading.length, file).toBeGreaterThan(0);
+        expect(chunks.every((c) => typeof c.metadata.lineStart === 'number'), file).toBe(true);
+      }
+      await documents.close();
+    },
+  );
+
+  it('SIGKILLed mid-document: after recovery the stored chunks are exactly a clean run’s', { timeout: 120_000 }, async () => {
+    const prefix = uniqueName('kill');
+    const collection = uniqueName('kill');
+    collections.push(collection);
+    const documents = documentsFor(prefix);
+    const fastRecovery = { LOCK_DURATION_MS: '2000', STALLED_INTERVAL_MS: '500' };
+    const victim = await startWorker(prefix, fastRecovery);
+    const request = await stageFile(storageDir, corpusPath('pdf/good/freeculture.pdf'), { collection });
+    const expected = await expectedIds(request);
+    const { jobId } = await documents.ingest(request);
+    await waitFor(
+      async () => {
+        const progress = (await documents.status(jobId))?.progress as { chunksWritten?: number } | undefined;
+        return (progress?.chunksWritten ?? 0) > 0;
+      },
+      { timeoutMs: 60_000, intervalMs: 20, what: 'the first batch' },
+    );
+    victim.signal('SIGKILL');
+    await victim.exited;
+    const storedAtKill = (await store.storedChunkIds(collection, request.docId)).size;
+    expect(storedAtKill).toBeLessThan(expected.size);
+
+    await startWorker(prefix, fastRecovery);
+    const status = await finished(documents, jobId);
+    expect(status.state).toBe('completed');
+    expect(await store.storedChunkIds(collection, request.docId)).toEqual(expected);
+    // The resumed run skipped what the killed one had stored; at most its last batch was redone.
+    expect(status.result!.skipped).toBeGreaterThanOrEqual(storedAtKill);
+    expect(status.result!.embedded).toBe(expected.size - status.result!.skipped);
+    await documents.close();
+  });
+});
