@@ -33,3 +33,31 @@ export async function writeResult(name: string, result: unknown): Promise<string
   await writeFile(file, JSON.stringify(result, null, 2));
   return file.pathname;
 }
+
+/** Median, spread and the samples themselves, as every result file reports a measurement. */
+export interface Summary {
+  median: number;
+  /** (max - min) / median. */
+  spread: number;
+  samples: number[];
+}
+
+/** Summarises repeated measurements of one quantity. */
+export function summarize(values: readonly number[]): Summary {
+  return { median: median(values), spread: spread(values), samples: [...values] };
+}
+
+/** The machine's load average now (1, 5 and 15 minutes). */
+export async function loadAverage(): Promise<[number, number, number]> {
+  const os = await import('node:os');
+  const [one = 0, five = 0, fifteen = 0] = os.loadavg();
+  return [one, five, fifteen];
+}
+
+/** A plain-text table with aligned columns (also valid Markdown). */
+export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}

@@ -1,1 +1,10 @@
-export {};
+export { startApi } from './start-api.js';
+export type { ApiProcess, StartApiOptions } from './start-api.js';
+export { createApiServer } from './api-server.js';
+export type { ApiServerOptions } from './api-server.js';
+export { openApiDependencies } from './api-dependencies.js';
+export type { ApiDependencies, MetricsRegistry } from './api-dependencies.js';
+export { ApiLifecycle } from './api-lifecycle.js';
+export type { ApiPhase } from './api-lifecycle.js';
+export { OPENAPI_PATH } from './openapi.js';
+export { ADMIN_COOKIE, DASHBOARD_PATH } from './routes/admin-routes.js';
