@@ -1,0 +1,299 @@
+import { SluiceError, collectionSchema, metadataSchema, type JobStatus } from '@sluice/core';
+import { expandInputs } from './cli-inputs.js';
+import { exitCodeOf, formatSummary, lineReporter, progressBarReporter, runIngest } from './cli-ingest.js';
+import { EXIT, UsageError } from './cli-usage-error.js';
+import { SUPPORTED_EXTENSIONS } from './document-types.js';
+import { SluiceClient } from './sluice-client.js';
+import type { SluiceClientOptions } from './sluice-client-options.js';
+import { createToken } from './token.js';
+
+// The commands behind `sluice`; the entry point (cli.ts) loads this module only once a command
+// runs, so that `--help` and usage errors do not pay for loading BullMQ and the core.
+
+/** The environment, read once by the CLI's entry point and passed down. */
+export interface CliEnv {
+  apiUrl?: string | undefined;
+  token?: string | undefined;
+  redisUrl?: string | undefined;
+  prefix?: string | undefined;
+  storageDir?: string | undefined;
+  secret?: string | undefined;
+}
+
+/** Connection flags of every command but `token`. */
+export interface ConnectionFlags {
+  api?: string;
+  token?: string;
+  redis?: string;
+  prefix?: string;
+  storageDir?: string;
+}
+
+/** Flags of `sluice ingest`. */
+export interface IngestFlags extends ConnectionFlags {
+  collection: string;
+  wait?: boolean;
+  concurrency: number;
+  metadata?: string;
+  timeout?: number;
+}
+
+/** Flags are first, then the environment: `--api`/`--token`, `--redis`, then SLUICE_API_URL, REDIS_URL. */
+function connectionOptions(flags: ConnectionFlags, env: CliEnv): SluiceClientOptions {
+  if (flags.api !== undefined && flags.redis !== undefined) {
+    throw new UsageError('give --api or --redis, not both');
+  }
+  const apiUrl = flags.api ?? (flags.redis === undefined ? env.apiUrl : undefined);
+  if (apiUrl !== undefined) return { apiUrl, token: flags.token ?? env.token };
+  const redisUrl = flags.redis ?? env.redisUrl;
+  if (redisUrl !== undefined) {
+    return { redisUrl, prefix: flags.prefix ?? env.prefix, storageDir: flags.storageDir ?? env.storageDir };
+  }
+  throw new UsageError(
+    'no connection: give --api URL and --token TOKEN (or SLUICE_API_URL and SLUICE_TOKEN), ' +
+      'or --redis URL (or REDIS_URL) inside the cluster',
+  );
+}
+
+function connect(options: SluiceClientOptions, needsApi?: string): SluiceClient {
+  if (needsApi !== undefined && options.apiUrl === undefined) {
+    throw new UsageError(
+      `${needsApi} needs the API: give --api URL and --token TOKEN (or SLUICE_API_URL and SLUICE_TOKEN)`,
+    );
+  }
+  try {
+    return new SluiceClient(options);
+  } catch (err) {
+    // Bad options (a malformed URL or prefix) are the caller's to fix.
+    if (err instanceof SluiceError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+function checkCollection(name: string): string {
+  const parsed = collectionSchema.safeParse(name);
+  if (!parsed.success) throw new UsageError(parsed.error.issues[0]?.message ?? 'invalid collection name');
+  return name;
+}
+
+function parseMetadata(json: string | undefined): Record<string, string | number | boolean> {
+  if (json === undefined) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    throw new UsageError('--metadata must be a JSON object, e.g. \'{"team":"docs"}\'');
+  }
+  const parsed = metadataSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new UsageError(`--metadata: ${issue?.path.join('.') || 'value'}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}
+
+/** Runs `work` with an AbortSignal that Ctrl-C aborts; a second Ctrl-C exits at once. */
+async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(EXIT.interrupted);
+    process.stderr.write('\ninterrupted: stopping (Ctrl-C again to quit at once)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    return await work(controller.signal);
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+/** `sluice ingest`: expands the inputs, ingests them, prints a summary. */
+export async function ingestCommand(inputs: string[], flags: IngestFlags, env: CliEnv): Promise<number> {
+  const collection = checkCollection(flags.collection);
+  const metadata = parseMetadata(flags.metadata);
+  const options = connectionOptions(flags, env);
+  if (options.redisUrl !== undefined && options.storageDir === undefined) {
+    throw new UsageError(
+      'with --redis, files need --storage-dir (or STORAGE_DIR): the workers read uploads from it',
+    );
+  }
+  const expanded = await expandInputs(inputs, process.cwd());
+  if (expanded.unmatched.length > 0) {
+    throw new UsageError(`no file or folder matches ${expanded.unmatched.map((u) => `"${u}"`).join(', ')}`);
+  }
+  for (const path of expanded.skipped) {
+    process.stderr.write(
+      `note: skipping ${path}: unsupported type (Sluice ingests ${SUPPORTED_EXTENSIONS.join(' ')})\n`,
+    );
+  }
+  if (expanded.files.length === 0)
+    throw new UsageError('nothing to ingest: no supported files in the inputs');
+
+  const sluice = connect(options);
+  try {
+    const wait = flags.wait ?? false;
+    const reporter = process.stdout.isTTY
+      ? progressBarReporter(process.stdout, wait)
+      : lineReporter(process.stdout);
+    const summary = await interruptible((signal) =>
+      runIngest(
+        sluice,
+        expanded.files,
+        {
+          collection,
+          wait,
+          concurrency: flags.concurrency,
+          metadata,
+          waitTimeoutMs: flags.timeout === undefined ? undefined : flags.timeout * 1000,
+          signal,
+        },
+        reporter,
+      ),
+    );
+    process.stdout.write(formatSummary(summary, { wait, skipped: expanded.skipped.length, collection }));
+    return exitCodeOf(summary);
+  } finally {
+    await sluice.close();
+  }
+}
+
+/** `sluice status`: a job's state; exit 1 when the job failed. */
+export async function statusCommand(
+  jobId: string,
+  flags: ConnectionFlags & { json?: boolean },
+  env: CliEnv,
+): Promise<number> {
+  const sluice = connect(connectionOptions(flags, env));
+  try {
+    const status = await sluice.status(jobId);
+    process.stdout.write(flags.json ? `${JSON.stringify(status, null, 2)}\n` : describeStatus(status));
+    return status.state === 'failed' ? EXIT.failed : EXIT.ok;
+  } finally {
+    await sluice.close();
+  }
+}
+
+function describeStatus(status: JobStatus): string {
+  const lines = [`${status.jobId}: ${status.state} (${status.name}, ${status.attempts} attempts)`];
+  if (status.result) {
+    const r = status.result;
+    const pages = r.pages === undefined ? '' : `, ${r.pages} pages`;
+    lines.push(
+      `  ${r.docId}: ${r.chunks} chunks (${r.embedded} embedded, ${r.skipped} skipped, ${r.deleted} deleted)${pages}`,
+    );
+  }
+  if (status.error) lines.push(`  ${status.error.code}: ${status.error.message}`);
+  if (status.state === 'active' && typeof status.progress === 'object') {
+    lines.push(`  progress: ${JSON.stringify(status.progress)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** `sluice query`: the nearest chunks, numbered, with score, docId and page. */
+export async function queryCommand(
+  text: string,
+  flags: ConnectionFlags & { collection: string; k: number; json?: boolean },
+  env: CliEnv,
+): Promise<number> {
+  const collection = checkCollection(flags.collection);
+  const sluice = connect(connectionOptions(flags, env), 'query');
+  try {
+    const { matches } = await sluice.query({ collection, text, k: flags.k });
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify({ matches }, null, 2)}\n`);
+    } else if (matches.length === 0) {
+      process.stdout.write('no matches\n');
+    } else {
+      matches.forEach((m, i) => {
+        const page = m.page === undefined ? '' : ` p.${m.page}`;
+        const snippet = m.text.replace(/\s+/g, ' ').trim().slice(0, 240);
+        process.stdout.write(`${i + 1}. ${m.score.toFixed(4)}  ${m.docId}${page}\n   ${snippet}\n`);
+      });
+    }
+    return EXIT.ok;
+  } finally {
+    await sluice.close();
+  }
+}
+
+/** `sluice list`: a collection's documents with chunk counts and versions. */
+export async function listCommand(
+  flags: ConnectionFlags & { collection: string; json?: boolean },
+  env: CliEnv,
+): Promise<number> {
+  const collection = checkCollection(flags.collection);
+  const sluice = connect(connectionOptions(flags, env), 'list');
+  try {
+    const { documents } = await sluice.list({ collection });
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify({ documents }, null, 2)}\n`);
+    } else {
+      for (const d of documents) {
+        process.stdout.write(`${d.docId}  ${d.chunks} chunks  ${d.contentHash?.slice(0, 12) ?? '-'}\n`);
+      }
+      process.stdout.write(`${documents.length} documents\n`);
+    }
+    return EXIT.ok;
+  } finally {
+    await sluice.close();
+  }
+}
+
+/** `sluice remove`: submits a document's removal; with `--wait`, follows it. */
+export async function removeCommand(
+  docId: string,
+  flags: ConnectionFlags & { collection: string; wait?: boolean },
+  env: CliEnv,
+): Promise<number> {
+  const collection = checkCollection(flags.collection);
+  const sluice = connect(connectionOptions(flags, env));
+  try {
+    const { jobId } = await sluice.remove({ collection, docId });
+    if (flags.wait) {
+      const result = await interruptible((signal) => sluice.wait(jobId, { signal }));
+      process.stdout.write(`removed ${docId}: ${result.deleted} chunks deleted (${jobId})\n`);
+    } else {
+      process.stdout.write(`${jobId}\n`);
+    }
+    return EXIT.ok;
+  } finally {
+    await sluice.close();
+  }
+}
+
+/** `sluice token`: prints a signed API token. */
+export async function tokenCommand(
+  flags: { collections: string; ttl: string; secret?: string; subject?: string },
+  env: CliEnv,
+): Promise<number> {
+  const secret = flags.secret ?? env.secret;
+  if (secret === undefined) throw new UsageError('no secret: give --secret or set AUTH_JWT_SECRET');
+  const names = flags.collections
+    .split(',')
+    .map((c) => c.trim())
+    .filter(Boolean);
+  if (names.length === 0) throw new UsageError('--collections needs at least one name, or "*"');
+  try {
+    const token = await createToken({
+      secret,
+      collections: names.length === 1 && names[0] === '*' ? '*' : names,
+      ttl: flags.ttl,
+      ...(flags.subject === undefined ? {} : { subject: flags.subject }),
+    });
+    process.stdout.write(`${token}\n`);
+  } catch (err) {
+    if (err instanceof SluiceError && err.code === 'INVALID_REQUEST') throw new UsageError(err.message);
+    throw err;
+  }
+  return EXIT.ok;
+}
+
+/** One line for a failure that ended a command: the code for Sluice errors, no stack trace. */
+export function describeFailure(err: unknown): { message: string; exitCode: number } {
+  if (err instanceof SluiceError) return { message: `${err.code}: ${err.message}`, exitCode: EXIT.failed };
+  if (err instanceof Error && err.name === 'AbortError') {
+    return { message: 'interrupted', exitCode: EXIT.interrupted };
+  }
+  return { message: err instanceof Error ? err.message : String(err), exitCode: EXIT.failed };
+}

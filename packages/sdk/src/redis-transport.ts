@@ -1,0 +1,313 @@
+import { isUtf8 } from 'node:buffer';
+import { QueueEvents } from 'bullmq';
+import type { Cluster, Redis } from 'ioredis';
+import {
+  DocumentQueue,
+  INGEST_QUEUE,
+  MAX_INLINE_TEXT_BYTES,
+  SluiceError,
+  contentHash,
+  createRedisConnection,
+  toSluiceError,
+  type DocumentJobResult,
+  type DocumentList,
+  type IngestAccepted,
+  type IngestRequest,
+  type JobStatus,
+  type QueryResult,
+} from '@sluice/core';
+import { abortReason, raceAbort } from './abort.js';
+import { sourceOf, type ResolvedDocument } from './document-input.js';
+import { outageTolerance, outcomeOf, waitDeadline, type WaitOptions } from './job-outcome.js';
+import type { RequestOptions, SluiceTransport } from './transport.js';
+import { storeBytes, storeFile } from './upload-storage.js';
+import { invalidRequest } from './validation.js';
+
+/** What {@link RedisTransport} needs, fully resolved. */
+export interface RedisTransportOptions {
+  redisUrl: string;
+  /** BullMQ key prefix, the workers' `SLUICE_PREFIX`. */
+  prefix: string;
+  /** The workers' `STORAGE_DIR`, mounted here; without it only small texts can be sent. */
+  storageDir: string | undefined;
+  /** How long one operation waits for Redis (through a reconnect) before it fails. */
+  requestTimeoutMs: number;
+}
+
+/**
+ * Re-check interval of a waiting job besides its events. BullMQ's event stream is capped
+ * (about 10,000 entries), so a waiter that falls behind a burst of events could miss its own;
+ * the re-check bounds that to this delay. It is not polling: one read per waiting job per period.
+ */
+const SAFETY_RECHECK_MS = 15_000;
+
+type Waiter = { recheck: () => void; close: (err: Error) => void };
+
+/**
+ * The SDK's Redis mode: enqueues straight onto the `ingest` queue with {@link DocumentQueue} (the
+ * code the API uses), copies files into the shared storage directory, and follows jobs with
+ * BullMQ's QueueEvents. For processes inside the cluster, next to the workers.
+ */
+export class RedisTransport implements SluiceTransport {
+  readonly #options: RedisTransportOptions;
+  readonly #connection: Redis | Cluster;
+  readonly #documents: DocumentQueue;
+  readonly #waiters = new Map<string, Set<Waiter>>();
+  #events: Promise<QueueEvents> | undefined;
+  #eventsConnection: Redis | Cluster | undefined;
+  #lastError: Error | undefined;
+  #closed = false;
+
+  constructor(options: RedisTransportOptions) {
+    this.#options = options;
+    this.#connection = createRedisConnection({
+      url: options.redisUrl,
+      role: 'producer',
+      connectionName: 'sluice-sdk',
+    });
+    // ioredis reconnects by itself; the last error only explains a later failure.
+    this.#connection.on('error', (err: Error) => (this.#lastError = err));
+    this.#documents = new DocumentQueue({ connection: this.#connection, prefix: options.prefix });
+    this.#documents.queue.on('error', (err: Error) => (this.#lastError = err));
+  }
+
+  async ingest(doc: ResolvedDocument, options: RequestOptions): Promise<IngestAccepted> {
+    this.#assertOpen();
+    const request = await this.#request(doc, options.signal);
+    return this.#call(options.signal, () => this.#documents.ingest(request));
+  }
+
+  async status(jobId: string, options: RequestOptions): Promise<JobStatus> {
+    this.#assertOpen();
+    const status = await this.#call(options.signal, () => this.#documents.status(jobId));
+    if (status === undefined) {
+      throw new SluiceError('NOT_FOUND', `no job ${jobId} (finished jobs are kept for a week)`, {
+        details: { jobId },
+      });
+    }
+    return status;
+  }
+
+  async wait(jobId: string, options: WaitOptions): Promise<DocumentJobResult> {
+    this.#assertOpen();
+    const deadline = waitDeadline(jobId, options);
+    try {
+      await this.#call(deadline.signal, () => this.#queueEvents());
+      return await new Promise<DocumentJobResult>((resolve, reject) => {
+        let settled = false;
+        const outage = outageTolerance(
+          (err) => err instanceof SluiceError && err.code === 'DEPENDENCY_UNAVAILABLE',
+        );
+        const settle = (finish: () => void) => {
+          if (settled) return;
+          settled = true;
+          clearInterval(safety);
+          deadline.signal.removeEventListener('abort', onAbort);
+          this.#unsubscribe(jobId, waiter);
+          finish();
+        };
+        const check = async () => {
+          try {
+            const status = await this.status(jobId, { signal: deadline.signal });
+            outage.recovered();
+            const result = outcomeOf(status);
+            if (result !== undefined) settle(() => resolve(result));
+          } catch (err) {
+            // Redis away for a moment: the next event or re-check tries again.
+            if (!deadline.signal.aborted && outage.tolerate(err)) return;
+            settle(() => reject(err instanceof Error ? err : new Error(String(err))));
+          }
+        };
+        const onAbort = () => settle(() => reject(abortReason(deadline.signal)));
+        const waiter: Waiter = { recheck: () => void check(), close: (err) => settle(() => reject(err)) };
+        const safety = setInterval(waiter.recheck, SAFETY_RECHECK_MS);
+        deadline.signal.addEventListener('abort', onAbort, { once: true });
+        // Subscribe first, then read the state once: a job that ended before the subscription is
+        // seen by the read, one that ends after it by its event.
+        this.#subscribe(jobId, waiter);
+        if (deadline.signal.aborted) onAbort();
+        else waiter.recheck();
+      });
+    } finally {
+      deadline.dispose();
+    }
+  }
+
+  async remove(collection: string, docId: string, options: RequestOptions): Promise<{ jobId: string }> {
+    this.#assertOpen();
+    return this.#call(options.signal, () => this.#documents.remove({ collection, docId }));
+  }
+
+  async query(): Promise<QueryResult> {
+    throw needsApi('query');
+  }
+
+  async list(): Promise<DocumentList> {
+    throw needsApi('list');
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const closed = new SluiceError('SHUTTING_DOWN', 'the Sluice client was closed');
+    for (const waiters of [...this.#waiters.values()])
+      for (const waiter of [...waiters]) waiter.close(closed);
+    const events = await this.#events?.catch(() => undefined);
+    await events?.close().catch(() => undefined);
+    this.#eventsConnection?.disconnect();
+    await this.#documents.close().catch(() => undefined);
+    if (this.#connection.status === 'ready') await this.#connection.quit().catch(() => undefined);
+    this.#connection.disconnect();
+  }
+
+  /** The job payload for a document, after copying its bytes into the storage directory if needed. */
+  async #request(doc: ResolvedDocument, signal: AbortSignal | undefined): Promise<IngestRequest> {
+    const base = {
+      collection: doc.collection,
+      docId: doc.docId,
+      source: sourceOf(doc),
+      metadata: doc.metadata,
+    };
+    const storageDir = this.#options.storageDir;
+    const { content } = doc;
+    switch (content.kind) {
+      case 'file': {
+        if (storageDir === undefined) {
+          throw invalidRequest(
+            'storageDir',
+            "sending a file in Redis mode needs storageDir (the workers' STORAGE_DIR, mounted here): workers read uploads from it",
+          );
+        }
+        // No `type`: the worker decides from the bytes and the name, as it does for API uploads.
+        const key = await storeFile(storageDir, content.path, signal);
+        return { ...base, contentHash: key, storageKey: key };
+      }
+      case 'text': {
+        const type = doc.type === 'markdown' ? 'markdown' : 'text';
+        if (Buffer.byteLength(content.text) <= MAX_INLINE_TEXT_BYTES) {
+          return { ...base, contentHash: contentHash(content.text), text: content.text, type };
+        }
+        if (storageDir === undefined) {
+          throw invalidRequest(
+            'text',
+            `text over ${MAX_INLINE_TEXT_BYTES} bytes needs storageDir in Redis mode: only smaller texts travel inside the job`,
+          );
+        }
+        const key = await storeBytes(storageDir, content.text);
+        return { ...base, contentHash: key, storageKey: key, type };
+      }
+      case 'bytes': {
+        if (storageDir !== undefined) {
+          const key = await storeBytes(storageDir, content.bytes);
+          return { ...base, contentHash: key, storageKey: key };
+        }
+        const inlineText =
+          doc.type !== 'pdf' &&
+          content.bytes.byteLength <= MAX_INLINE_TEXT_BYTES &&
+          !content.bytes.includes(0) &&
+          isUtf8(content.bytes);
+        if (!inlineText) {
+          throw invalidRequest(
+            'storageDir',
+            `bytes other than UTF-8 text of at most ${MAX_INLINE_TEXT_BYTES} bytes (a PDF, say) need storageDir in Redis mode: workers read them from it`,
+          );
+        }
+        // Valid UTF-8 decodes and re-encodes to the same bytes, so the hash is the bytes' hash.
+        const text = Buffer.from(content.bytes).toString('utf8');
+        return { ...base, contentHash: contentHash(content.bytes), text, type: doc.type ?? 'text' };
+      }
+    }
+  }
+
+  /**
+   * Runs one Redis operation, waiting for the connection at most `requestTimeoutMs` (ioredis
+   * reconnects with backoff meanwhile), and normalises what it throws.
+   */
+  async #call<T>(signal: AbortSignal | undefined, operation: () => Promise<T>): Promise<T> {
+    const timeout = AbortSignal.timeout(this.#options.requestTimeoutMs);
+    const limit = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    try {
+      return await raceAbort(
+        (async () => {
+          await this.#documents.queue.waitUntilReady();
+          return operation();
+        })(),
+        limit,
+      );
+    } catch (err) {
+      if (signal?.aborted) throw abortReason(signal);
+      if (err instanceof SluiceError) throw err;
+      if (timeout.aborted || this.#connection.status !== 'ready') {
+        const why = this.#lastError ? `: ${this.#lastError.message}` : '';
+        throw new SluiceError(
+          'DEPENDENCY_UNAVAILABLE',
+          `Redis at ${redactUrl(this.#options.redisUrl)} did not answer within ${this.#options.requestTimeoutMs} ms${why}`,
+          { cause: err },
+        );
+      }
+      throw toSluiceError(err);
+    }
+  }
+
+  #queueEvents(): Promise<QueueEvents> {
+    this.#events ??= this.#openQueueEvents().catch((err: unknown) => {
+      this.#events = undefined;
+      throw err;
+    });
+    return this.#events;
+  }
+
+  async #openQueueEvents(): Promise<QueueEvents> {
+    const { prefix, redisUrl } = this.#options;
+    // Start reading at the newest event that exists now, not at "$" (whatever is newest when the
+    // first blocking read goes out): an event between those two moments would otherwise be lost.
+    const newest = await this.#connection.xrevrange(`${prefix}:${INGEST_QUEUE}:events`, '+', '-', 'COUNT', 1);
+    const connection = createRedisConnection({
+      url: redisUrl,
+      role: 'worker',
+      connectionName: 'sluice-sdk-events',
+    });
+    connection.on('error', (err: Error) => (this.#lastError = err));
+    this.#eventsConnection = connection;
+    const events = new QueueEvents(INGEST_QUEUE, {
+      connection,
+      prefix,
+      lastEventId: newest[0]?.[0] ?? '0-0',
+    });
+    events.on('error', (err: Error) => (this.#lastError = err));
+    const notify = ({ jobId }: { jobId: string }) => {
+      for (const waiter of this.#waiters.get(jobId) ?? []) waiter.recheck();
+    };
+    events.on('completed', notify);
+    events.on('failed', notify);
+    return events;
+  }
+
+  #subscribe(jobId: string, waiter: Waiter): void {
+    let set = this.#waiters.get(jobId);
+    if (!set) this.#waiters.set(jobId, (set = new Set()));
+    set.add(waiter);
+  }
+
+  #unsubscribe(jobId: string, waiter: Waiter): void {
+    const set = this.#waiters.get(jobId);
+    set?.delete(waiter);
+    if (set?.size === 0) this.#waiters.delete(jobId);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new SluiceError('SHUTTING_DOWN', 'the Sluice client was closed');
+  }
+}
+
+function needsApi(what: string): SluiceError {
+  return invalidRequest(
+    'apiUrl',
+    `${what} needs the HTTP API: a client in Redis mode reaches only the queue (create it with { apiUrl, token })`,
+  );
+}
+
+/** The URL without credentials, for error messages. */
+function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//');
+}

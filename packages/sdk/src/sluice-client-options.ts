@@ -1,0 +1,117 @@
+import { resolve } from 'node:path';
+import { commonEnvShape, isClusterUrl } from '@sluice/core';
+import { z } from 'zod';
+import {
+  resolveRetryOptions,
+  type ResolvedRetryOptions,
+  type RetryOptions,
+  type RetryPolicy,
+} from './retry.js';
+import { invalidRequest, validate } from './validation.js';
+
+/** Options shared by both modes. */
+export interface CommonClientOptions {
+  /**
+   * How long one request may take: one HTTP attempt, or one Redis operation including the wait
+   * for a reconnect. Then it fails with `DEPENDENCY_UNAVAILABLE` (HTTP: after its retries).
+   * @defaultValue 30000
+   */
+  requestTimeoutMs?: number;
+}
+
+/** A client that talks to the HTTP API (from anywhere). */
+export interface ApiModeOptions extends CommonClientOptions {
+  /** Base URL of the Sluice API, e.g. `http://localhost:3001`. */
+  apiUrl: string;
+  /** An API token ({@link createToken}); omit only for an API running with `AUTH_DISABLED=true`. */
+  token?: string | undefined;
+  /** Retries of transient failures (connection refused or reset, 502, 503, 504). */
+  retry?: RetryOptions;
+  /** Told about each retry before its delay, e.g. to log it. */
+  onRetry?: RetryPolicy['onRetry'];
+  redisUrl?: never;
+  prefix?: never;
+  storageDir?: never;
+}
+
+/**
+ * A client that enqueues straight onto the queue, for processes inside the cluster next to the
+ * workers. `query` and `list` need the API and are refused in this mode.
+ */
+export interface RedisModeOptions extends CommonClientOptions {
+  /** The workers' `REDIS_URL` (standalone, `redis+cluster://` or `redis+sentinel://`). */
+  redisUrl: string;
+  /** The workers' `SLUICE_PREFIX`. @defaultValue `sluice` */
+  prefix?: string | undefined;
+  /**
+   * The workers' `STORAGE_DIR`, mounted in this process. Files are copied into it under their
+   * sha256, as the API stores uploads. Without it only text (and UTF-8 bytes) up to 256 KiB can be
+   * sent, inside the job itself.
+   * @defaultValue none
+   */
+  storageDir?: string | undefined;
+  apiUrl?: never;
+  token?: never;
+  retry?: never;
+  onRetry?: never;
+}
+
+/** What `new SluiceClient(options)` takes: the API mode or the Redis mode. */
+export type SluiceClientOptions = ApiModeOptions | RedisModeOptions;
+
+/** {@link SluiceClientOptions} validated, with every default applied. */
+export type ResolvedClientOptions =
+  | Readonly<{
+      mode: 'api';
+      apiUrl: string;
+      token: string | undefined;
+      retry: ResolvedRetryOptions;
+      onRetry: RetryPolicy['onRetry'];
+      requestTimeoutMs: number;
+    }>
+  | Readonly<{
+      mode: 'redis';
+      redisUrl: string;
+      prefix: string;
+      storageDir: string | undefined;
+      requestTimeoutMs: number;
+    }>;
+
+const apiUrlSchema = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
+const timeoutSchema = z.number().int().positive().default(30_000);
+
+/**
+ * Validates client options once, at construction.
+ * @throws SluiceError `INVALID_REQUEST` naming the option
+ */
+export function resolveClientOptions(options: SluiceClientOptions): ResolvedClientOptions {
+  const requestTimeoutMs = validate(timeoutSchema, options.requestTimeoutMs, 'requestTimeoutMs');
+  const hasApi = options.apiUrl !== undefined;
+  const hasRedis = options.redisUrl !== undefined;
+  if (hasApi === hasRedis) {
+    throw invalidRequest(
+      'apiUrl',
+      'give either apiUrl (HTTP API) or redisUrl (straight onto the queue), not both',
+    );
+  }
+  if (options.apiUrl !== undefined) {
+    return Object.freeze({
+      mode: 'api',
+      apiUrl: validate(apiUrlSchema, options.apiUrl, 'apiUrl'),
+      token: options.token === undefined ? undefined : validate(z.string().min(1), options.token, 'token'),
+      retry: resolveRetryOptions(options.retry),
+      onRetry: options.onRetry,
+      requestTimeoutMs,
+    });
+  }
+  const redisUrl = validate(commonEnvShape.REDIS_URL, options.redisUrl, 'redisUrl');
+  const prefix = validate(commonEnvShape.SLUICE_PREFIX, options.prefix, 'prefix');
+  if (isClusterUrl(redisUrl) && !/^\{[^}]+\}/.test(prefix)) {
+    throw invalidRequest('prefix', 'on Redis Cluster the prefix must be a hash tag such as {sluice}');
+  }
+  const storageDir =
+    options.storageDir === undefined
+      ? undefined
+      : resolve(validate(z.string().min(1), options.storageDir, 'storageDir'));
+  return Object.freeze({ mode: 'redis', redisUrl, prefix, storageDir, requestTimeoutMs });
+}
