@@ -34,7 +34,7 @@ export { createWorkerMetrics, registerQueueDepth } from './metrics.js';
 export type { WorkerMetrics } from './metrics.js';
 export { createHealthServer, runHealthChecks } from './health-server.js';
 export type { HealthCheck, HealthReport, HealthServerOptions } from './health-server.js';
-export { WorkerRuntime } from './worker-runtime.js';
+export { WorkerRuntime, runtimeOptionsFromConfig } from './worker-runtime.js';
 export type {
   DrainResult,
   JobContext,

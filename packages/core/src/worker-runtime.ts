@@ -3,6 +3,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { SluiceError, encodeFailure, toSluiceError } from './errors.js';
 import { parsePayload, type JobDefinition, type PayloadOf } from './job-definition.js';
+import type { WorkerConfig } from './config.js';
 import type { WorkerMetrics } from './metrics.js';
 
 /** What a job handler gets besides its payload. */
@@ -75,6 +76,33 @@ export interface WorkerRuntimeOptions {
   maxPreemptions?: number;
   /** Metrics to update; none without it. */
   metrics?: WorkerMetrics;
+}
+
+/**
+ * The runtime settings a worker configuration holds (`WORKER_CONCURRENCY`, `DRAIN_TIMEOUT_MS`,
+ * `LOCK_DURATION_MS`, `STALLED_INTERVAL_MS`, `MAX_STALLED_COUNT`, `MAX_PREEMPTIONS`, `SLUICE_PREFIX`).
+ */
+export function runtimeOptionsFromConfig(
+  config: WorkerConfig,
+): Pick<
+  WorkerRuntimeOptions,
+  | 'prefix'
+  | 'concurrency'
+  | 'drainTimeoutMs'
+  | 'lockDurationMs'
+  | 'stalledIntervalMs'
+  | 'maxStalledCount'
+  | 'maxPreemptions'
+> {
+  return {
+    prefix: config.SLUICE_PREFIX,
+    concurrency: config.WORKER_CONCURRENCY,
+    drainTimeoutMs: config.DRAIN_TIMEOUT_MS,
+    lockDurationMs: config.LOCK_DURATION_MS,
+    stalledIntervalMs: config.STALLED_INTERVAL_MS,
+    maxStalledCount: config.MAX_STALLED_COUNT,
+    maxPreemptions: config.MAX_PREEMPTIONS,
+  };
 }
 
 /** Resolved {@link WorkerRuntimeOptions}. */

@@ -8,6 +8,7 @@ import {
   createRedisConnection,
   createWorkerMetrics,
   runWorkerProcess,
+  runtimeOptionsFromConfig,
   type WorkerConfig,
   type WorkerProcess,
 } from '@sluice/core';
@@ -58,17 +59,11 @@ export async function startWorker(
     pdf: { timeoutMs: config.PARSE_TIMEOUT_MS, maxMemoryMb: config.PARSE_MAX_MEMORY_MB },
   });
   const runtime = new WorkerRuntime({
+    ...runtimeOptionsFromConfig(config),
     queue: INGEST_QUEUE,
-    prefix: config.SLUICE_PREFIX,
     connection,
     logger,
     metrics,
-    concurrency: config.WORKER_CONCURRENCY,
-    drainTimeoutMs: config.DRAIN_TIMEOUT_MS,
-    lockDurationMs: config.LOCK_DURATION_MS,
-    stalledIntervalMs: config.STALLED_INTERVAL_MS,
-    maxStalledCount: config.MAX_STALLED_COUNT,
-    maxPreemptions: config.MAX_PREEMPTIONS,
   });
   registerDocumentHandlers(runtime, {
     pipeline,
