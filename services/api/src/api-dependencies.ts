@@ -1,0 +1,66 @@
+import {
+  DocumentQueue,
+  createRedisConnection,
+  createWorkerMetrics,
+  registerQueueDepth,
+  type ApiConfig,
+  type HealthCheck,
+  type Logger,
+  type WorkerMetrics,
+} from '@sluice/core';
+import { ChromaStore, createEmbedder, type Embedder } from '@sluice/ingest';
+import type { Cluster, Redis } from 'ioredis';
+
+/** The Prometheus registry type, named through core (prom-client is not a direct dependency here). */
+export type MetricsRegistry = WorkerMetrics['registry'];
+
+/** What the API talks to: Redis (through the document queue), Chroma and the embedder. */
+export interface ApiDependencies {
+  /** The `producer` connection: commands fail fast while Redis is away instead of hanging. */
+  readonly redis: Redis | Cluster;
+  readonly documents: DocumentQueue;
+  readonly store: ChromaStore;
+  readonly embedder: Embedder;
+  /** Served at `/metrics`: process metrics and the queue's depth by state. */
+  readonly metrics: MetricsRegistry;
+  /** Readiness checks of `/api/health`. */
+  readonly checks: Record<string, HealthCheck>;
+  /** Closes the queue and the Redis connection. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the API's dependencies from its configuration. Redis connects in the background and
+ * reconnects with backoff; readiness reports it until it answers.
+ */
+export function openApiDependencies(config: ApiConfig, logger: Logger): ApiDependencies {
+  const redis = createRedisConnection({
+    url: config.REDIS_URL,
+    role: 'producer',
+    logger,
+    connectionName: 'sluice-api',
+  });
+  redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis error'));
+  const documents = new DocumentQueue({ connection: redis, prefix: config.SLUICE_PREFIX });
+  const embedder = createEmbedder(config);
+  const store = new ChromaStore({ url: config.CHROMA_URL, dimensions: embedder.dimensions });
+  // createWorkerMetrics is core's one factory of a registry with the default process metrics;
+  // its job counters stay empty in the API.
+  const { registry } = createWorkerMetrics(config.SLUICE_RELEASE);
+  registerQueueDepth(registry, [documents.queue]);
+  return {
+    redis,
+    documents,
+    store,
+    embedder,
+    metrics: registry,
+    checks: {
+      redis: () => redis.ping(),
+      chroma: (signal) => store.heartbeat(signal),
+    },
+    async close() {
+      await documents.close();
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}

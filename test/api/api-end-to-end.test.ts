@@ -1,0 +1,184 @@
+import { readFile } from 'node:fs/promises';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { contentHash } from '@sluice/core';
+import { corpusPath } from '../support/documents.js';
+import { uniqueName } from '../support/names.js';
+import type { ServiceProcess } from '../support/processes.js';
+import {
+  TEST_SECRET,
+  TestClient,
+  assertBuilt,
+  createWorld,
+  mintToken,
+  startApiProcess,
+  startWorkerProcess,
+  type ApiUnderTest,
+  type JobAnswer,
+  type TestWorld,
+} from './api-harness.js';
+
+const PDF = corpusPath('pdf/good/bitcoin.pdf');
+
+interface Match {
+  id: string;
+  text: string;
+  score: number;
+  docId: string;
+  page?: number;
+  source: string;
+  metadata: Record<string, unknown>;
+}
+
+describe('the API end to end, with a real worker process', () => {
+  let world: TestWorld;
+  let api: ApiUnderTest;
+  let worker: ServiceProcess;
+  let client: TestClient;
+  let collection: string;
+
+  beforeAll(async () => {
+    assertBuilt();
+    world = await createWorld(inject('redisUrl'), inject('chromaUrl'), uniqueName('api-e2e'));
+    collection = world.collection(uniqueName('e2e'));
+    [api, worker] = await Promise.all([
+      startApiProcess({ ...world.env, AUTH_JWT_SECRET: TEST_SECRET }),
+      startWorkerProcess({ ...world.env, WORKER_CONCURRENCY: '2' }),
+    ]);
+    client = new TestClient(api.url, mintToken({ collections: [collection] }));
+  });
+
+  afterAll(async () => {
+    await Promise.all([api?.stop(), worker?.stop()]);
+    await world?.cleanup();
+  });
+
+  it('uploads a PDF, indexes it, finds it with its page, deduplicates it, lists it and deletes it', async () => {
+    const bytes = await readFile(PDF);
+    const sha = contentHash(bytes);
+
+    // Upload → 202 with the deterministic job.
+    const started = performance.now();
+    const first = await client.upload(collection, PDF, {
+      metadata: JSON.stringify({ team: 'research', year: 2008 }),
+    });
+    const uploadMs = performance.now() - started;
+    expect(first.status).toBe(202);
+    expect(first.body).toMatchObject({ docId: 'bitcoin.pdf', contentHash: sha, deduplicated: false });
+    const jobId = first.body.jobId as string;
+
+    // The job completes on the worker.
+    const done = await client.waitForJob(jobId);
+    expect(done.state).toBe('completed');
+    expect(done.result).toMatchObject({
+      docId: 'bitcoin.pdf',
+      contentHash: sha,
+      pages: 9,
+      skipped: 0,
+      deleted: 0,
+    });
+    const chunks = done.result!.chunks;
+    expect(chunks).toBeGreaterThan(5);
+    expect(done.result!.embedded).toBe(chunks);
+
+    // A query finds it, with its page, its source and only the caller's metadata.
+    const query = await client.request<{ matches: Match[] }>('POST', `/v1/collections/${collection}/query`, {
+      body: { text: 'proof-of-work chain double-spending timestamp server', k: 3 },
+    });
+    expect(query.status).toBe(200);
+    expect(query.body.matches).toHaveLength(3);
+    const best = query.body.matches[0]!;
+    expect(best).toMatchObject({
+      docId: 'bitcoin.pdf',
+      source: 'bitcoin.pdf',
+      metadata: { team: 'research', year: 2008 },
+    });
+    expect(best.page).toEqual(expect.any(Number));
+    expect(best.page).toBeGreaterThanOrEqual(1);
+    expect(best.page).toBeLessThanOrEqual(9);
+    expect(best.text.length).toBeGreaterThan(50);
+    expect(Object.keys(best.metadata).sort()).toEqual(['team', 'year']);
+
+    // The same bytes again: the same job, deduplicated, nothing new to do.
+    const again = await client.upload(collection, PDF, {
+      metadata: JSON.stringify({ team: 'research', year: 2008 }),
+    });
+    expect(again.status).toBe(202);
+    expect(again.body).toMatchObject({ jobId, docId: 'bitcoin.pdf', contentHash: sha, deduplicated: true });
+    const afterAgain = await client.request<JobAnswer>('GET', `/v1/jobs/${jobId}`);
+    expect(afterAgain.body.result).toEqual(done.result);
+    const redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
+    const queue = new Queue('ingest', { connection: redis, prefix: world.prefix });
+    try {
+      expect(await queue.getJobCounts('waiting', 'active', 'delayed', 'completed')).toEqual({
+        waiting: 0,
+        active: 0,
+        delayed: 0,
+        completed: 1,
+      });
+    } finally {
+      await queue.close();
+      redis.disconnect();
+    }
+
+    // The list shows the document, its indexed version and its chunk count.
+    const list = await client.request('GET', `/v1/collections/${collection}/documents`);
+    expect(list.status).toBe(200);
+    expect(list.body).toEqual({ documents: [{ docId: 'bitcoin.pdf', contentHash: sha, chunks }] });
+
+    // Delete: the job completes and the chunks are gone.
+    const removal = await client.request('DELETE', `/v1/collections/${collection}/documents/bitcoin.pdf`);
+    expect(removal.status).toBe(202);
+    const removed = await client.waitForJob(removal.body.jobId as string);
+    expect(removed.state).toBe('completed');
+    expect(removed.result).toMatchObject({ docId: 'bitcoin.pdf', deleted: chunks });
+    const listAfter = await client.request('GET', `/v1/collections/${collection}/documents`);
+    expect(listAfter.body).toEqual({ documents: [] });
+    const queryAfter = await client.request<{ matches: Match[] }>(
+      'POST',
+      `/v1/collections/${collection}/query`,
+      {
+        body: { text: 'proof-of-work chain double-spending timestamp server', k: 3 },
+      },
+    );
+    expect(queryAfter.body.matches.filter((m) => m.docId === 'bitcoin.pdf')).toEqual([]);
+
+    console.info(
+      `[api e2e] upload of ${bytes.length} bytes answered in ${uploadMs.toFixed(0)} ms; ${chunks} chunks`,
+    );
+  });
+
+  it('ingests a JSON text and finds it by its words', async () => {
+    const text = '# Tulip care\n\nWater tulip bulbs sparingly; they rot in soggy soil.\n';
+    const accepted = await client.request('POST', `/v1/collections/${collection}/documents`, {
+      body: { docId: 'garden/tulips.md', text, type: 'markdown', metadata: { lang: 'en' } },
+    });
+    expect(accepted.status).toBe(202);
+    expect(accepted.body).toMatchObject({
+      docId: 'garden/tulips.md',
+      contentHash: contentHash(text),
+      deduplicated: false,
+    });
+    const done = await client.waitForJob(accepted.body.jobId as string);
+    expect(done.state).toBe('completed');
+    const query = await client.request<{ matches: Match[] }>('POST', `/v1/collections/${collection}/query`, {
+      body: { text: 'tulip bulbs soil', k: 1 },
+    });
+    expect(query.body.matches[0]).toMatchObject({
+      docId: 'garden/tulips.md',
+      source: 'garden/tulips.md',
+      metadata: { lang: 'en' },
+    });
+    expect(query.body.matches[0]).not.toHaveProperty('page');
+    // A docId with a slash travels URL-encoded.
+    const removal = await client.request(
+      'DELETE',
+      `/v1/collections/${collection}/documents/${encodeURIComponent('garden/tulips.md')}`,
+    );
+    expect(removal.status).toBe(202);
+    expect((await client.waitForJob(removal.body.jobId as string)).result).toMatchObject({
+      docId: 'garden/tulips.md',
+    });
+  });
+});
