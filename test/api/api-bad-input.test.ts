@@ -460,7 +460,10 @@ describe('the API refuses bad input with the right status and code', () => {
       });
       const metrics = await fetch(`${api.url}/metrics`);
       expect(metrics.status).toBe(200);
-      expect(await metrics.text()).toMatch(/sluice_queue_jobs\{.*state="waiting"/);
+      const exposition = await metrics.text();
+      expect(exposition).toMatch(/sluice_queue_jobs\{.*state="waiting"/);
+      // Requests are counted by route pattern, not by raw URL.
+      expect(exposition).toMatch(/sluice_http_request_duration_seconds_count\{[^}]*route="\/api\/live"[^}]*status="200"/);
       expect((await open.request('GET', '/openapi.json')).body).toMatchObject({ openapi: '3.0.3' });
     });
 

@@ -30,7 +30,12 @@ export {
 export type { RedisConnectionOptions, RedisRole } from './redis-connection.js';
 export { createLogger } from './logger.js';
 export type { Logger, LoggerOptions } from './logger.js';
-export { createWorkerMetrics, registerQueueDepth } from './metrics.js';
+export {
+  createMetricsRegistry,
+  createWorkerMetrics,
+  registerHttpMetrics,
+  registerQueueDepth,
+} from './metrics.js';
 export type { WorkerMetrics } from './metrics.js';
 export { createHealthServer, runHealthChecks } from './health-server.js';
 export type { HealthCheck, HealthReport, HealthServerOptions } from './health-server.js';

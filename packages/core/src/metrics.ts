@@ -15,13 +15,19 @@ export interface WorkerMetrics {
 }
 
 /**
- * Creates a registry with process metrics and the job metrics, labelled with the release so
- * that old and new versions can be told apart during a rollout.
+ * A registry with the process metrics (CPU, memory, event-loop lag, …), every series labelled
+ * with the release so that old and new versions can be told apart during a rollout.
  */
-export function createWorkerMetrics(release: string): WorkerMetrics {
+export function createMetricsRegistry(release: string): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ release });
   collectDefaultMetrics({ register: registry, prefix: 'sluice_' });
+  return registry;
+}
+
+/** A {@link createMetricsRegistry} registry plus the worker's job metrics. */
+export function createWorkerMetrics(release: string): WorkerMetrics {
+  const registry = createMetricsRegistry(release);
   const registers = [registry];
   return {
     registry,
@@ -101,4 +107,23 @@ export function registerQueueDepth(registry: Registry, queues: readonly Queue[])
       }
     },
   });
+}
+
+/**
+ * Adds `sluice_http_request_duration_seconds{method,route,status}` and returns the recorder the
+ * HTTP server calls once per answered request. `route` is the route's pattern, never the raw
+ * URL, so that IDs in paths do not explode the series count.
+ */
+export function registerHttpMetrics(
+  registry: Registry,
+): (labels: { method: string; route: string; status: number }, seconds: number) => void {
+  const histogram = new Histogram({
+    name: 'sluice_http_request_duration_seconds',
+    help: 'HTTP requests by method, route pattern and status, with their duration.',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  return ({ method, route, status }, seconds) =>
+    histogram.observe({ method, route, status: String(status) }, seconds);
 }

@@ -1,18 +1,19 @@
 import {
   DocumentQueue,
   createRedisConnection,
-  createWorkerMetrics,
+  createMetricsRegistry,
+  registerHttpMetrics,
   registerQueueDepth,
   type ApiConfig,
   type HealthCheck,
   type Logger,
-  type WorkerMetrics,
 } from '@sluice/core';
 import { ChromaStore, createEmbedder, type Embedder } from '@sluice/ingest';
 import type { Cluster, Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
 
-/** The Prometheus registry type, named through core (prom-client is not a direct dependency here). */
-export type MetricsRegistry = WorkerMetrics['registry'];
+/** The Prometheus registry served at `/metrics`. */
+export type MetricsRegistry = Registry;
 
 /** What the API talks to: Redis (through the document queue), Chroma and the embedder. */
 export interface ApiDependencies {
@@ -21,8 +22,13 @@ export interface ApiDependencies {
   readonly documents: DocumentQueue;
   readonly store: ChromaStore;
   readonly embedder: Embedder;
-  /** Served at `/metrics`: process metrics and the queue's depth by state. */
+  /** Served at `/metrics`: process metrics, the queue's depth by state, HTTP request durations. */
   readonly metrics: MetricsRegistry;
+  /** Records one answered request in `sluice_http_request_duration_seconds`. */
+  readonly observeRequest: (
+    labels: { method: string; route: string; status: number },
+    seconds: number,
+  ) => void;
   /** Readiness checks of `/api/health`. */
   readonly checks: Record<string, HealthCheck>;
   /** Closes the queue and the Redis connection. */
@@ -44,16 +50,16 @@ export function openApiDependencies(config: ApiConfig, logger: Logger): ApiDepen
   const documents = new DocumentQueue({ connection: redis, prefix: config.SLUICE_PREFIX });
   const embedder = createEmbedder(config);
   const store = new ChromaStore({ url: config.CHROMA_URL, dimensions: embedder.dimensions });
-  // createWorkerMetrics is core's one factory of a registry with the default process metrics;
-  // its job counters stay empty in the API.
-  const { registry } = createWorkerMetrics(config.SLUICE_RELEASE);
+  const registry = createMetricsRegistry(config.SLUICE_RELEASE);
   registerQueueDepth(registry, [documents.queue]);
+  const observeRequest = registerHttpMetrics(registry);
   return {
     redis,
     documents,
     store,
     embedder,
     metrics: registry,
+    observeRequest,
     checks: {
       redis: () => redis.ping(),
       chroma: (signal) => store.heartbeat(signal),

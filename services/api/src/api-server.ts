@@ -69,6 +69,12 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
       );
     }
   });
+  app.addHook('onResponse', async (request, reply) => {
+    dependencies.observeRequest(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode },
+      reply.elapsedTime / 1000,
+    );
+  });
   app.addHook('onSend', async (_request, reply) => {
     // From SIGTERM on, every answer ends its connection: kept-alive clients reconnect (through
     // the load balancer, to another instance), so none is left holding an idle connection that

@@ -77,10 +77,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
   serverAdapter.setBasePath(DASHBOARD_PATH);
   createBullBoard({
     queues: [new BullMQAdapter(options.documents.queue)],
-    // @bull-board/fastify 9.10.1 is typed against its own copy of @bull-board/api (9.10.1), whose
-    // adapter classes have private fields, so TypeScript sees two unrelated types; the runtime
-    // contract (IServerAdapter) is the same.
-    serverAdapter: serverAdapter as unknown as Parameters<typeof createBullBoard>[0]['serverAdapter'],
+    serverAdapter,
   });
   await app.register(serverAdapter.registerPlugin(), { prefix: DASHBOARD_PATH.replace(/^\/admin/, '') });
 };
