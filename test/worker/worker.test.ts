@@ -111,7 +111,7 @@ describe('the worker process', () => {
       for (const [file, expected, reason] of HOSTILE_PDFS) {
         const status = await finished(documents, hostile.get(file)!);
         if (expected === 'ok') expect(status.state, `${file}: ${reason}`).toBe('completed');
-        else expect(status.error?.code, `${file}: ${reason}`).toBe(expected);
+        else expect(status.error?.code, `${file}: ${reason}: ${JSON.stringify(status)}`).toBe(expected);
         // A failed document never spends more than its one attempt.
         if (expected !== 'ok') expect(status.attempts, file).toBe(1);
       }
@@ -122,6 +122,7 @@ describe('the worker process', () => {
       for (const [file, { jobId, request }] of good) {
         const status = await finished(documents, jobId);
         expect(status.state, file).toBe('completed');
+        expect(status.result, `${file}: ${JSON.stringify(status)}`).toBeDefined();
         expect(status.result!.chunks, file).toBeGreaterThan(0);
         expect(status.result!.pages, file).toBeGreaterThan(0);
         const chunks = await chunksOf(collection, `good/${file}`);
