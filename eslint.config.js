@@ -30,6 +30,17 @@ export default tseslint.config(
   {
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      // Plain Node scripts (scripts/start.mjs): the Node globals they use.
+      globals: {
+        process: 'readonly',
+        fetch: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        URL: 'readonly',
+        console: 'readonly',
+      },
+    },
   },
   prettier,
 );

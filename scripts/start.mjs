@@ -47,7 +47,11 @@ function onPath(command) {
 
 /** Starts a child whose output is prefixed with its name; the stack stops if it dies unexpectedly. */
 function start(name, command, args, env = {}) {
-  const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const prefix = (stream, target) => {
     let rest = '';
     stream.setEncoding('utf8').on('data', (data) => {
@@ -58,7 +62,11 @@ function start(name, command, args, env = {}) {
   };
   prefix(child.stdout, process.stdout);
   prefix(child.stderr, process.stderr);
-  const entry = { name, child, exited: new Promise((done) => child.once('exit', (code, signal) => done({ code, signal }))) };
+  const entry = {
+    name,
+    child,
+    exited: new Promise((done) => child.once('exit', (code, signal) => done({ code, signal }))),
+  };
   void entry.exited.then(({ code, signal }) => {
     if (!stopping) {
       log(`${name} exited unexpectedly (${signal ?? `code ${code}`}); stopping the stack`);
@@ -143,8 +151,18 @@ async function main() {
     await mkdir(join(dataDir, 'redis'), { recursive: true });
     const port = await freePort(Number(process.env.SLUICE_REDIS_PORT ?? 6390));
     start('redis', 'redis-server', [
-      '--port', String(port), '--bind', '127.0.0.1', '--dir', join(dataDir, 'redis'),
-      '--appendonly', 'yes', '--maxmemory-policy', 'noeviction', '--save', '',
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      join(dataDir, 'redis'),
+      '--appendonly',
+      'yes',
+      '--maxmemory-policy',
+      'noeviction',
+      '--save',
+      '',
     ]);
     redisUrl = `redis://127.0.0.1:${port}`;
   }
@@ -156,7 +174,16 @@ async function main() {
     // The chromadb package hides its package.json; its CLI sits beside the entry point.
     let pkg = dirname(createRequire(import.meta.url).resolve('chromadb'));
     while (!existsSync(join(pkg, 'package.json'))) pkg = dirname(pkg);
-    start('chroma', process.execPath, [join(pkg, 'dist', 'cli.mjs'), 'run', '--path', join(dataDir, 'chroma'), '--port', String(port), '--host', '127.0.0.1']);
+    start('chroma', process.execPath, [
+      join(pkg, 'dist', 'cli.mjs'),
+      'run',
+      '--path',
+      join(dataDir, 'chroma'),
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+    ]);
     chromaUrl = `http://127.0.0.1:${port}`;
     await waitHealthy('chroma', `${chromaUrl}/api/v2/heartbeat`);
   }
@@ -169,11 +196,22 @@ async function main() {
     AUTH_JWT_SECRET: secret,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
   };
-  start('api', process.execPath, ['services/api/dist/main.js'], { ...common, PORT: String(apiPort), SHUTDOWN_DELAY_MS: process.env.SHUTDOWN_DELAY_MS ?? '1000' });
-  workerPorts.forEach((port, i) => start(`worker-${i + 1}`, process.execPath, ['services/worker/dist/main.js'], { ...common, HEALTH_PORT: String(port) }));
+  start('api', process.execPath, ['services/api/dist/main.js'], {
+    ...common,
+    PORT: String(apiPort),
+    SHUTDOWN_DELAY_MS: process.env.SHUTDOWN_DELAY_MS ?? '1000',
+  });
+  workerPorts.forEach((port, i) =>
+    start(`worker-${i + 1}`, process.execPath, ['services/worker/dist/main.js'], {
+      ...common,
+      HEALTH_PORT: String(port),
+    }),
+  );
 
   await waitHealthy('api', `http://127.0.0.1:${apiPort}/api/health`);
-  await Promise.all(workerPorts.map((port, i) => waitHealthy(`worker-${i + 1}`, `http://127.0.0.1:${port}/api/health`)));
+  await Promise.all(
+    workerPorts.map((port, i) => waitHealthy(`worker-${i + 1}`, `http://127.0.0.1:${port}/api/health`)),
+  );
   const { createToken } = await import('@sluice/sdk');
   const token = await createToken({ secret, collections: '*', ttl: '30d' });
   const api = `http://127.0.0.1:${apiPort}`;

@@ -463,7 +463,9 @@ describe('the API refuses bad input with the right status and code', () => {
       const exposition = await metrics.text();
       expect(exposition).toMatch(/sluice_queue_jobs\{.*state="waiting"/);
       // Requests are counted by route pattern, not by raw URL.
-      expect(exposition).toMatch(/sluice_http_request_duration_seconds_count\{[^}]*route="\/api\/live"[^}]*status="200"/);
+      expect(exposition).toMatch(
+        /sluice_http_request_duration_seconds_count\{[^}]*route="\/api\/live"[^}]*status="200"/,
+      );
       expect((await open.request('GET', '/openapi.json')).body).toMatchObject({ openapi: '3.0.3' });
     });
 

@@ -68,7 +68,12 @@ async function chunksOf(collection: string, docId: string) {
 }
 
 const expectedPipeline = () =>
-  new IngestPipeline({ store, embedder: new HashEmbedder(), storageDir, split: { chunkSize: 1000, chunkOverlap: 200 } });
+  new IngestPipeline({
+    store,
+    embedder: new HashEmbedder(),
+    storageDir,
+    split: { chunkSize: 1000, chunkOverlap: 200 },
+  });
 
 async function expectedIds(request: IngestRequest): Promise<Set<string>> {
   const plan = await expectedPipeline().plan({ metadata: {}, ...request });
@@ -84,27 +89,43 @@ describe('the worker process', () => {
       const collection = uniqueName('corpus');
       collections.push(collection);
       const documents = documentsFor(prefix);
-      const worker = await startWorker(prefix, { WORKER_CONCURRENCY: '2', PARSE_TIMEOUT_MS: '10000', PARSE_MAX_MEMORY_MB: '512' });
+      const worker = await startWorker(prefix, {
+        WORKER_CONCURRENCY: '2',
+        PARSE_TIMEOUT_MS: '10000',
+        PARSE_MAX_MEMORY_MB: '512',
+      });
 
       // Hostile files first, so that the good ones queue behind them.
       const hostile = new Map<string, string>();
       for (const [file] of HOSTILE_PDFS) {
-        const request = await stageFile(storageDir, corpusPath(`pdf/hostile/${file}`), { collection, docId: `hostile/${file}` });
+        const request = await stageFile(storageDir, corpusPath(`pdf/hostile/${file}`), {
+          collection,
+          docId: `hostile/${file}`,
+        });
         hostile.set(file, (await documents.ingest(request)).jobId);
       }
       const goodFiles = (await readdir(corpusPath('pdf/good'))).filter((f) => f.endsWith('.pdf'));
       const good = new Map<string, { jobId: string; request: IngestRequest }>();
       for (const file of goodFiles) {
-        const request = await stageFile(storageDir, corpusPath(`pdf/good/${file}`), { collection, docId: `good/${file}` });
+        const request = await stageFile(storageDir, corpusPath(`pdf/good/${file}`), {
+          collection,
+          docId: `good/${file}`,
+        });
         good.set(file, { jobId: (await documents.ingest(request)).jobId, request });
       }
-      const markdownFiles = (await readdir(corpusPath('markdown/en/docs/concepts/workloads/pods'))).filter((f) => f.endsWith('.md'));
+      const markdownFiles = (await readdir(corpusPath('markdown/en/docs/concepts/workloads/pods'))).filter(
+        (f) => f.endsWith('.md'),
+      );
       const markdown = new Map<string, string>();
       for (const file of markdownFiles) {
-        const request = await stageFile(storageDir, corpusPath(`markdown/en/docs/concepts/workloads/pods/${file}`), {
-          collection,
-          docId: `md/${file}`,
-        });
+        const request = await stageFile(
+          storageDir,
+          corpusPath(`markdown/en/docs/concepts/workloads/pods/${file}`),
+          {
+            collection,
+            docId: `md/${file}`,
+          },
+        );
         markdown.set(file, (await documents.ingest(request)).jobId);
       }
 
@@ -135,43 +156,53 @@ describe('the worker process', () => {
         const chunks = await chunksOf(collection, `md/${file}`);
         expect(chunks.length, file).toBe(status.result!.chunks);
         // Every page here starts with front matter and a heading; most chunks sit under one.
-        const withHeading = chunks.filter((c) => typeof c.metadata.headingPath === 'string' && c.metadata.headingPath !== '');
+        const withHeading = chunks.filter(
+          (c) => typeof c.metadata.headingPath === 'string' && c.metadata.headingPath !== '',
+        );
         expect(withHeading.length, file).toBeGreaterThan(0);
-        expect(chunks.every((c) => typeof c.metadata.lineStart === 'number'), file).toBe(true);
+        expect(
+          chunks.every((c) => typeof c.metadata.lineStart === 'number'),
+          file,
+        ).toBe(true);
       }
       await documents.close();
     },
   );
 
-  it('SIGKILLed mid-document: after recovery the stored chunks are exactly a clean run’s', { timeout: 120_000 }, async () => {
-    const prefix = uniqueName('kill');
-    const collection = uniqueName('kill');
-    collections.push(collection);
-    const documents = documentsFor(prefix);
-    const fastRecovery = { LOCK_DURATION_MS: '2000', STALLED_INTERVAL_MS: '500' };
-    const victim = await startWorker(prefix, fastRecovery);
-    const request = await stageFile(storageDir, corpusPath('pdf/good/freeculture.pdf'), { collection });
-    const expected = await expectedIds(request);
-    const { jobId } = await documents.ingest(request);
-    await waitFor(
-      async () => {
-        const progress = (await documents.status(jobId))?.progress as { chunksWritten?: number } | undefined;
-        return (progress?.chunksWritten ?? 0) > 0;
-      },
-      { timeoutMs: 60_000, intervalMs: 20, what: 'the first batch' },
-    );
-    victim.signal('SIGKILL');
-    await victim.exited;
-    const storedAtKill = (await store.storedChunkIds(collection, request.docId)).size;
-    expect(storedAtKill).toBeLessThan(expected.size);
+  it(
+    'SIGKILLed mid-document: after recovery the stored chunks are exactly a clean run’s',
+    { timeout: 120_000 },
+    async () => {
+      const prefix = uniqueName('kill');
+      const collection = uniqueName('kill');
+      collections.push(collection);
+      const documents = documentsFor(prefix);
+      const fastRecovery = { LOCK_DURATION_MS: '2000', STALLED_INTERVAL_MS: '500' };
+      const victim = await startWorker(prefix, fastRecovery);
+      const request = await stageFile(storageDir, corpusPath('pdf/good/freeculture.pdf'), { collection });
+      const expected = await expectedIds(request);
+      const { jobId } = await documents.ingest(request);
+      await waitFor(
+        async () => {
+          const progress = (await documents.status(jobId))?.progress as
+            { chunksWritten?: number } | undefined;
+          return (progress?.chunksWritten ?? 0) > 0;
+        },
+        { timeoutMs: 60_000, intervalMs: 20, what: 'the first batch' },
+      );
+      victim.signal('SIGKILL');
+      await victim.exited;
+      const storedAtKill = (await store.storedChunkIds(collection, request.docId)).size;
+      expect(storedAtKill).toBeLessThan(expected.size);
 
-    await startWorker(prefix, fastRecovery);
-    const status = await finished(documents, jobId);
-    expect(status.state).toBe('completed');
-    expect(await store.storedChunkIds(collection, request.docId)).toEqual(expected);
-    // The resumed run skipped what the killed one had stored; at most its last batch was redone.
-    expect(status.result!.skipped).toBeGreaterThanOrEqual(storedAtKill);
-    expect(status.result!.embedded).toBe(expected.size - status.result!.skipped);
-    await documents.close();
-  });
+      await startWorker(prefix, fastRecovery);
+      const status = await finished(documents, jobId);
+      expect(status.state).toBe('completed');
+      expect(await store.storedChunkIds(collection, request.docId)).toEqual(expected);
+      // The resumed run skipped what the killed one had stored; at most its last batch was redone.
+      expect(status.result!.skipped).toBeGreaterThanOrEqual(storedAtKill);
+      expect(status.result!.embedded).toBe(expected.size - status.result!.skipped);
+      await documents.close();
+    },
+  );
 });

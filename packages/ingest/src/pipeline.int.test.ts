@@ -138,12 +138,15 @@ describe('ingestion', () => {
       store: t.store,
       embedder,
       storageDir: await t.storage(),
-    }).ingest({ ...v1, metadata: {} }, {
-      signal: new AbortController().signal,
-      log: logger,
-      progress: async () => undefined,
-      isCurrent: async () => true,
-    });
+    }).ingest(
+      { ...v1, metadata: {} },
+      {
+        signal: new AbortController().signal,
+        log: logger,
+        progress: async () => undefined,
+        isCurrent: async () => true,
+      },
+    );
     expect(direct).toMatchObject({ embedded: 0, skipped: v1Ids.size, deleted: 0 });
     expect(embedder.embedded.length).toBe(before);
 
