@@ -31,6 +31,7 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
       // Plain Node scripts (scripts/start.mjs): the Node globals they use.
       globals: {
         process: 'readonly',
