@@ -2,10 +2,23 @@
  * `pnpm bench [name…] [--quick]`: runs the named benchmarks (all by default), each side by side
  * with its alternative in the same run.
  */
+import { INGEST_PRESETS, runIngestBench } from './ingest.js';
+import { runProfile } from './ingest-profile.js';
 import { runQueueBench } from './queue.js';
+
+const started = performance.now();
+// Progress lines carry the seconds since start; tables are printed as they are.
+const log = (line: string) =>
+  console.log(
+    line.startsWith('|') || line.includes('\n')
+      ? line
+      : `[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`,
+  );
 
 const benches: Record<string, (quick: boolean) => Promise<unknown>> = {
   queue: (quick) => runQueueBench(quick ? { jobs: 1000, rounds: 1 } : {}),
+  ingest: (quick) => runIngestBench({ ...INGEST_PRESETS[quick ? 'quick' : 'full'], write: true, log }),
+  profile: (quick) => runProfile({ quick, write: true, log }),
 };
 
 const args = process.argv.slice(2);

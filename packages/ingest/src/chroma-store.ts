@@ -1,5 +1,7 @@
 import { SluiceError, validateCollectionName, validateDocId } from '@sluice/core';
 import { ChromaClient, type Collection } from 'chromadb';
+import { ReadCoalescer } from './read-coalescer.js';
+import { WriteCoalescer } from './write-coalescer.js';
 
 /** A metadata value Chroma 1.0 stores: it rejects arrays, objects and (on write) `null`. */
 export type ChromaScalar = string | number | boolean;
@@ -70,6 +72,23 @@ export interface ChromaStoreOptions {
    */
   maxBatchSize?: number;
   /**
+   * Group commit of upserts: while one upsert into a collection is in flight, upserts into the
+   * same collection from other callers (a worker's concurrent jobs) wait and then go together in
+   * one request of at most the batch size. Chroma 1.0 spends tens of milliseconds on every upsert
+   * whatever its size, and a Markdown page is about a dozen chunks, so one request per document
+   * kept Sluice at a fraction of Chroma's write rate (see docs/performance.md). Each caller's
+   * promise still resolves only once its own records are stored.
+   * @defaultValue true
+   */
+  coalesceWrites?: boolean;
+  /**
+   * Batched lookups of stored chunk IDs: while one {@link ChromaStore.storedChunkIds} read of a
+   * collection is in flight, lookups of other documents wait and then go together in one `get`
+   * (`docId` `$in` up to 64 documents), for the same reason as `coalesceWrites`.
+   * @defaultValue true
+   */
+  coalesceReads?: boolean;
+  /**
    * Records per read request when paging through a document's IDs or a collection's metadata.
    * @defaultValue 1000
    */
@@ -90,6 +109,9 @@ export interface ChromaStoreOptions {
 
 type ResolvedOptions = Required<Omit<ChromaStoreOptions, 'dimensions' | 'headers'>> &
   Pick<ChromaStoreOptions, 'dimensions' | 'headers'>;
+
+/** Most documents whose chunk IDs one batched read asks for (see `coalesceReads`). */
+const MAX_DOCS_PER_READ = 64;
 
 /** Metadata key under which a collection records its vector length. */
 const DIMENSIONS_KEY = 'sluice:dimensions';
@@ -143,6 +165,9 @@ export function toChromaMetadata(metadata: Readonly<Record<string, unknown>>): C
  *   does not exist answer as for an empty one and do not create it; handles are cached per name;
  * - writes go in batches of at most `min(server max batch size, maxBatchSize)`; the caller's
  *   signal is checked before each batch and also ends the wait for the batch in flight;
+ * - concurrent upserts into one collection share requests (group commit, `coalesceWrites`), and
+ *   an upsert resolves only once its own records are stored; concurrent lookups of stored chunk
+ *   IDs share reads (`coalesceReads`);
  * - a collection deleted behind the store's back is re-opened once, transparently;
  * - errors are {@link SluiceError}s with the original as `cause`: an unreachable, failing
  *   (5xx), rate-limiting or too slow Chroma is `DEPENDENCY_UNAVAILABLE` (retryable); a request
@@ -153,12 +178,16 @@ export class ChromaStore {
   readonly client: ChromaClient;
   readonly #options: ResolvedOptions;
   readonly #collections = new Map<string, Promise<Collection>>();
+  readonly #writers = new Map<string, WriteCoalescer<ChromaRecord>>();
+  readonly #readers = new Map<string, ReadCoalescer<string, Set<string>>>();
   #batchSize: Promise<number> | undefined;
 
   constructor(options: ChromaStoreOptions) {
     this.#options = {
       space: 'cosine',
       maxBatchSize: 256,
+      coalesceWrites: true,
+      coalesceReads: true,
       pageSize: 1000,
       requestTimeoutMs: 60_000,
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
@@ -271,22 +300,46 @@ export class ChromaStore {
     }
     if (records.length === 0) return;
     const size = await this.#maxBatch();
+    const writer = this.#options.coalesceWrites ? this.#writer(collection, size) : undefined;
     for (let start = 0; start < records.length; start += size) {
       signal?.throwIfAborted();
       const batch = records.slice(start, start + size);
-      await this.#withCollection(
-        collection,
-        signal,
-        `upsert ${batch.length} records into ${collection}`,
-        (c) =>
-          c.upsert({
-            ids: batch.map((r) => r.id),
-            embeddings: batch.map((r) => r.embedding as number[]),
-            documents: batch.map((r) => r.document),
-            metadatas: batch.map((r) => r.metadata),
-          }),
-      );
+      if (writer) await writer.submit(batch, signal);
+      else await this.#upsertNow(collection, batch, signal);
     }
+  }
+
+  /** The group-commit writer of a collection (see {@link ChromaStoreOptions.coalesceWrites}). */
+  #writer(collection: string, maxItems: number): WriteCoalescer<ChromaRecord> {
+    let writer = this.#writers.get(collection);
+    if (!writer) {
+      writer = new WriteCoalescer<ChromaRecord>({
+        maxItems,
+        // A shared write belongs to no single caller, so no caller's signal stops it; each
+        // caller stops waiting on its own signal, and the request deadline still applies.
+        write: (batch) => this.#upsertNow(collection, batch, undefined),
+        key: (record) => record.id,
+        // A record Chroma refuses fails only the caller that sent it.
+        isolate: (err) => err instanceof SluiceError && err.code === 'INVALID_REQUEST',
+      });
+      this.#writers.set(collection, writer);
+    }
+    return writer;
+  }
+
+  async #upsertNow(
+    collection: string,
+    batch: readonly ChromaRecord[],
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    await this.#withCollection(collection, signal, `upsert ${batch.length} records into ${collection}`, (c) =>
+      c.upsert({
+        ids: batch.map((r) => r.id),
+        embeddings: batch.map((r) => r.embedding as number[]),
+        documents: batch.map((r) => r.document),
+        metadatas: batch.map((r) => r.metadata),
+      }),
+    );
   }
 
   /**
@@ -296,20 +349,55 @@ export class ChromaStore {
    */
   async storedChunkIds(collection: string, docId: string, signal?: AbortSignal): Promise<Set<string>> {
     validateDocId(docId);
-    const ids = new Set<string>();
+    if (!this.#options.coalesceReads) {
+      return (await this.#readChunkIds(collection, [docId], signal)).get(docId) ?? new Set();
+    }
+    let reader = this.#readers.get(collection);
+    if (!reader) {
+      reader = new ReadCoalescer<string, Set<string>>({
+        maxKeys: MAX_DOCS_PER_READ,
+        // A shared read belongs to no single caller; each stops waiting on its own signal.
+        read: (docIds) => this.#readChunkIds(collection, docIds, undefined),
+        missing: () => new Set(),
+      });
+      this.#readers.set(collection, reader);
+    }
+    // A copy: lookups of one document in the same read must not share a mutable set.
+    return new Set(await reader.get(docId, signal));
+  }
+
+  /** The stored chunk IDs of some documents, read page by page (by docId alone, or with `$in`). */
+  async #readChunkIds(
+    collection: string,
+    docIds: readonly string[],
+    signal: AbortSignal | undefined,
+  ): Promise<Map<string, Set<string>>> {
+    const out = new Map(docIds.map((id) => [id, new Set<string>()]));
     const { pageSize } = this.#options;
+    const single = docIds.length === 1 ? docIds[0]! : undefined;
     for (let offset = 0; ; offset += pageSize) {
       signal?.throwIfAborted();
       const page = await this.#withCollection(
         collection,
         signal,
-        `read chunk IDs of ${docId}`,
-        (c) => c.get({ where: { docId }, include: [], limit: pageSize, offset }),
+        `read chunk IDs of ${single ?? `${docIds.length} documents`}`,
+        (c) =>
+          single === undefined
+            ? c.get({
+                where: { docId: { $in: [...docIds] } },
+                include: ['metadatas'],
+                limit: pageSize,
+                offset,
+              })
+            : c.get({ where: { docId: single }, include: [], limit: pageSize, offset }),
         () => undefined,
       );
-      if (!page) return ids;
-      for (const id of page.ids) ids.add(id);
-      if (page.ids.length < pageSize) return ids;
+      if (!page) return out;
+      page.ids.forEach((id, i) => {
+        const owner = single ?? page.metadatas[i]?.docId;
+        if (typeof owner === 'string') out.get(owner)?.add(id);
+      });
+      if (page.ids.length < pageSize) return out;
     }
   }
 

@@ -1,0 +1,94 @@
+/**
+ * Smoke run of the benchmarks on the tiniest input: every part runs end to end and its result
+ * has the documented shape, and the invariants that hold whatever the speed hold. Timings are
+ * never asserted (this machine is shared and noisy); `pnpm bench` measures them.
+ */
+import { describe, expect, inject, it } from 'vitest';
+import { CONTENDERS, runIngestBench } from './ingest.js';
+import { runProfile } from './ingest-profile.js';
+
+const tiny = { markdownStride: 150, markdownLimit: 3, pdfs: ['crazyones-pdfa.pdf'] };
+
+describe('benchmarks, smoke run', () => {
+  it('ingest: all contenders, re-ingests, crash-and-rerun and memory on four documents', async () => {
+    const r = await runIngestBench({
+      label: 'smoke',
+      corpus: tiny,
+      rounds: 1,
+      tutorialStride: 1,
+      crashStride: 1,
+      changedShare: 0.05,
+      memoryCorpus: tiny,
+      memoryPdfs: ['crazyones-pdfa.pdf'],
+      parts: ['throughput', 'crash', 'memory'],
+      redisUrl: inject('redisUrl'),
+      chromaUrl: inject('chromaUrl'),
+      // A SIGKILLed worker's jobs come back within about 3 s instead of 14.
+      workerEnv: { LOCK_DURATION_MS: '2000', STALLED_INTERVAL_MS: '1000' },
+      crashWorkers: 1,
+      write: false,
+      log: () => undefined,
+    });
+
+    expect(r.corpus).toMatchObject({ documents: 4, markdown: 3, pdfs: 1, changedDocuments: 1 });
+    expect(r.corpus.chunks).toBeGreaterThan(0);
+    for (const contender of CONTENDERS) {
+      expect(r.firstIngest[contender]?.median, contender).toBeGreaterThan(0);
+      expect(r.firstIngest[contender]?.samples).toHaveLength(1);
+    }
+    expect(Object.keys(r.ratios)).toEqual(
+      expect.arrayContaining([
+        'sluice/ceiling',
+        'sluice/tutorial',
+        'sluice/langchain',
+        'sluice 2 workers/1 worker',
+      ]),
+    );
+
+    // Re-ingest of an unchanged corpus: no job runs, nothing is embedded, written or deleted.
+    expect(r.reingestUnchanged?.sluice).toMatchObject({ embedded: 0, written: 0, deleted: 0 });
+    // 5 % changed: Sluice embeds exactly the new chunks and deletes exactly the old ones.
+    expect(r.reingestChanged?.sluice.embedded).toBe(r.corpus.changedChunks.embedded);
+    expect(r.reingestChanged?.sluice.deleted).toBe(r.corpus.changedChunks.deleted);
+    // After the changed re-ingest both incremental contenders hold exactly the new version.
+    for (const who of ['sluice-1', 'langchain'] as const) {
+      expect(r.finalAudit[who], who).toMatchObject({ duplicates: 0, missing: 0, stale: 0, orphans: 0 });
+    }
+
+    // Crash and rerun: Sluice leaves exactly the clean run's chunks; the tutorial's random IDs
+    // store again everything the killed run had stored.
+    expect(r.crash.sluice?.audit).toMatchObject({ duplicates: 0, missing: 0, stale: 0 });
+    expect(r.crash.sluice?.audit.records).toBe(r.corpus.crashChunks);
+    // (An `add` in flight at the kill may land after the count, hence at least.)
+    expect(r.crash.tutorial?.audit.duplicates).toBeGreaterThanOrEqual(r.crash.tutorial!.recordsAtKill);
+    expect(r.crash.langchain?.audit.missing).toBe(0);
+
+    expect(r.memory.pdfs).toHaveLength(1);
+    expect(r.memory.pdfs[0]!.peakMiB).toBeGreaterThan(0);
+    expect(r.memory.longRun).toMatchObject({ documents: 4, failed: 0 });
+    expect(r.table).toContain('ratio Sluice/ceiling');
+  }, 120_000);
+
+  it('profile: stage costs, Chroma write shapes, an instrumented worker and a CPU profile', async () => {
+    const r = (await runProfile({
+      quick: true,
+      write: false,
+      log: () => undefined,
+      corpus: tiny,
+      variants: [{ concurrency: 4, coalesceWrites: true, coalesceReads: true }],
+      rounds: 1,
+      cpuProfile: true,
+      redisUrl: inject('redisUrl'),
+      chromaUrl: inject('chromaUrl'),
+    })) as {
+      stageCosts: { chunks: number; stages: Record<string, unknown> };
+      workerRuns: { chunks: number; stages: Record<string, { calls: number }> }[];
+      cpuProfile: { threads: Record<string, number>[] };
+    };
+    expect(r.stageCosts.stages).toHaveProperty('embed');
+    expect(r.stageCosts.stages).toHaveProperty('split markdown');
+    expect(r.workerRuns[0]!.chunks).toBe(r.stageCosts.chunks);
+    expect(r.workerRuns[0]!.stages['chroma upsert']!.calls).toBe(4);
+    expect(r.cpuProfile.threads.length).toBeGreaterThan(0);
+  }, 90_000);
+});
