@@ -49,12 +49,9 @@ function hostsOf(list: string): { host: string; port: number }[] {
  * backoff. Every BullMQ queue, worker and event stream in Sluice gets its connection here.
  */
 export function createRedisConnection(options: RedisConnectionOptions): Redis | Cluster {
-  const parsed = new URL(options.url);
+  const parsed = parseRedisUrl(options.url);
   const tls = parsed.protocol.startsWith('rediss') ? {} : undefined;
-  const auth = {
-    username: decodeURIComponent(parsed.username) || undefined,
-    password: decodeURIComponent(parsed.password) || undefined,
-  };
+  const auth = { username: parsed.username, password: parsed.password };
   const base: RedisOptions = {
     ...roleOptions(options.role),
     ...auth,
@@ -65,8 +62,6 @@ export function createRedisConnection(options: RedisConnectionOptions): Redis | 
       return reconnectDelay(attempt);
     },
   };
-  // URL() cannot parse a host list, so the host part is taken from the raw string.
-  const hostPart = options.url.replace(/^[a-z+]+:\/\/(?:[^@/]*@)?/, '').split('/')[0] ?? '';
 
   switch (parsed.protocol) {
     case 'redis+cluster:':
@@ -76,26 +71,50 @@ export function createRedisConnection(options: RedisConnectionOptions): Redis | 
         enableOfflineQueue: base.enableOfflineQueue ?? true,
         clusterRetryStrategy: (attempt) => reconnectDelay(attempt),
       };
-      return new Cluster(hostsOf(hostPart), clusterOptions);
+      return new Cluster(hostsOf(parsed.hosts), clusterOptions);
     }
     case 'redis+sentinel:': {
-      const name = parsed.pathname.replace(/^\//, '');
-      if (!name) throw new SluiceError('CONFIG_INVALID', 'REDIS_URL: a Sentinel URL needs /masterName');
-      return new Redis({ ...base, sentinels: hostsOf(hostPart), name });
+      if (!parsed.path)
+        throw new SluiceError('CONFIG_INVALID', 'REDIS_URL: a Sentinel URL needs /masterName');
+      return new Redis({ ...base, sentinels: hostsOf(parsed.hosts), name: parsed.path });
     }
     case 'redis:':
     case 'rediss:': {
-      const db = Number(parsed.pathname.replace(/^\//, '') || 0);
-      return new Redis({
-        ...base,
-        host: parsed.hostname || '127.0.0.1',
-        port: Number(parsed.port || 6379),
-        db,
-      });
+      const [host] = hostsOf(parsed.hosts);
+      return new Redis({ ...base, ...host, db: Number(parsed.path || 0) });
     }
     default:
       throw new SluiceError('CONFIG_INVALID', `REDIS_URL: unsupported protocol ${parsed.protocol}`);
   }
+}
+
+interface ParsedRedisUrl {
+  protocol: string;
+  username: string | undefined;
+  password: string | undefined;
+  /** `host:port[,host:port…]` */
+  hosts: string;
+  /** What follows the first `/` after the hosts: a db number, or a Sentinel master name. */
+  path: string;
+}
+
+/**
+ * Splits a Redis URL by hand: WHATWG `URL` rejects the host lists of Cluster and Sentinel URLs
+ * (`redis+cluster://a:7000,b:7001`).
+ */
+export function parseRedisUrl(url: string): ParsedRedisUrl {
+  const match = /^([a-z+]+:)\/\/(?:([^@/]*)@)?([^/?#]*)(?:\/([^?#]*))?/i.exec(url);
+  if (!match) throw new SluiceError('CONFIG_INVALID', `REDIS_URL: not a Redis URL: ${url}`);
+  const [, protocol = '', userinfo, hosts = '', path = ''] = match;
+  const colon = userinfo?.indexOf(':') ?? -1;
+  const decode = (part: string | undefined) => (part ? decodeURIComponent(part) : undefined);
+  return {
+    protocol: protocol.toLowerCase(),
+    username: decode(colon >= 0 ? userinfo?.slice(0, colon) : userinfo),
+    password: decode(colon >= 0 ? userinfo?.slice(colon + 1) : undefined),
+    hosts,
+    path,
+  };
 }
 
 /** Whether a URL names a Redis Cluster. */

@@ -60,8 +60,19 @@ export function registerDocumentHandlers(runtime: WorkerRuntime, options: Docume
     exclusively(
       ctx,
       ctx.payload.contentHash,
-      (isCurrent) =>
-        pipeline.ingest(ctx.payload, { signal: ctx.signal, log: ctx.log, progress: ctx.progress, isCurrent }),
+      async (isCurrent) => {
+        const result = await pipeline.ingest(ctx.payload, {
+          signal: ctx.signal,
+          log: ctx.log,
+          progress: ctx.progress,
+          isCurrent,
+        });
+        // Recorded while the document's lock is still held, so no later job can interleave.
+        if (!result.superseded) {
+          await documents.markIndexed(ctx.payload.collection, ctx.payload.docId, ctx.payload.contentHash);
+        }
+        return result;
+      },
       {
         docId: ctx.payload.docId,
         contentHash: ctx.payload.contentHash,
@@ -75,13 +86,22 @@ export function registerDocumentHandlers(runtime: WorkerRuntime, options: Docume
   );
 
   runtime.register(deleteDocumentJob, (ctx) =>
-    exclusively(ctx, DELETED, () => pipeline.remove(ctx.payload.collection, ctx.payload.docId, ctx.signal), {
-      docId: ctx.payload.docId,
-      chunks: 0,
-      embedded: 0,
-      skipped: 0,
-      deleted: 0,
-      superseded: true,
-    }),
+    exclusively(
+      ctx,
+      DELETED,
+      async () => {
+        const result = await pipeline.remove(ctx.payload.collection, ctx.payload.docId, ctx.signal);
+        await documents.markIndexed(ctx.payload.collection, ctx.payload.docId, undefined);
+        return result;
+      },
+      {
+        docId: ctx.payload.docId,
+        chunks: 0,
+        embedded: 0,
+        skipped: 0,
+        deleted: 0,
+        superseded: true,
+      },
+    ),
   );
 }

@@ -173,6 +173,8 @@ describe('ingestion', () => {
     });
     expect(embedder.embedded.length).toBe(before + added.length);
     expect(await t.storedIds()).toEqual(v2Ids);
+    // The indexed version is v2, though most stored chunks were first written by v1.
+    expect((await t.documents.indexedVersions(t.collection)).get('pod-lifecycle.md')).toBe(v2.contentHash);
   });
 
   it('a job preempted mid-document is resumed by another worker without redoing stored chunks', async () => {
@@ -256,5 +258,8 @@ describe('ingestion', () => {
     const result = await t.finished(jobId);
     expect(result.result?.deleted).toBe((await t.expectedIds(gone)).size);
     expect(await t.storedIds()).toEqual(await t.expectedIds(keep));
+    const indexed = await t.documents.indexedVersions(t.collection);
+    expect(indexed.has('gone.md')).toBe(false);
+    expect(indexed.get('keep.md')).toBe(keep.contentHash);
   });
 });
