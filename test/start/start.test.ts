@@ -59,7 +59,7 @@ describe('pnpm start', () => {
       });
       expect(authed.status).toBe(200);
       // redis-server (--dir) and Chroma (--path) carry the data dir in their arguments.
-    expect(processesMentioning(dataDir).length).toBeGreaterThan(0);
+      expect(processesMentioning(dataDir).length).toBeGreaterThan(0);
 
       stack.signal('SIGINT');
       expect(await stack.exited).toEqual({ code: 0, signal: null });
