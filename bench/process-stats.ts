@@ -67,6 +67,7 @@ export class CpuMeter {
     this.#before.set(name, (await cpuSeconds(pid)) ?? 0);
   }
 
+  /** Takes the starting readings. */
   async start(): Promise<void> {
     this.#startedCpu = process.cpuUsage();
     for (const [name, pid] of this.#pids) this.#before.set(name, (await cpuSeconds(pid)) ?? 0);

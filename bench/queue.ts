@@ -18,6 +18,7 @@ import { machine, median, spread, writeResult } from './stats.js';
 
 const noopJob = defineJob({ name: 'noop', queue: 'bench', payload: z.object({ n: z.number() }) });
 
+/** Options of the queue benchmark. */
 export interface QueueBenchOptions {
   jobs: number;
   concurrency: number;
