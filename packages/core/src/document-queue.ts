@@ -167,9 +167,12 @@ export class DocumentQueue {
 
   /** A job's state, or undefined when no such job exists (or it was removed after a week). */
   async status(jobId: string): Promise<JobStatus | undefined> {
+    // State first, then the job: a job that finishes in between is then read with its result
+    // (reading the job first could pair a finished state with data from before the finish).
+    const state = await this.queue.getJobState(jobId);
+    if (state === 'unknown') return undefined;
     const job = await Job.fromId(this.queue, jobId);
     if (!job) return undefined;
-    const state = await job.getState();
     const failure = state === 'failed' ? decodeFailure(job.failedReason) : undefined;
     const result = documentJobResultSchema.safeParse(job.returnvalue);
     return {
