@@ -251,17 +251,19 @@ describe('the API refuses bad input with the right status and code', () => {
       }
     });
 
-    it('before reading an upload: a 20 MiB upload without a token is refused while it is sent', async () => {
+    it('before reading an upload: a 100 MiB upload without a token is refused while it is sent', async () => {
       const outcome = await sendOversized(
         `${api.url}/v1/collections/${collection}/documents`,
         'bad',
-        20 * MiB,
+        100 * MiB,
         {
           chunked: true,
         },
       );
+      // 100 MiB, not 20: on loopback the client can hand 20 MiB to its socket before it sees the
+      // answer, and the server reads and discards a few MiB after answering (lingering close).
       expect(outcome.status).toBe(401);
-      expect(outcome.sentBeforeAnswer).toBeLessThan(20 * MiB);
+      expect(outcome.sentBeforeAnswer).toBeLessThan(100 * MiB);
     });
   });
 
