@@ -1,5 +1,5 @@
 /**
- * The ingest benchmark's input: a deterministic selection of the shared corpus (Markdown pages and
+ * The ingest benchmark's input: a deterministic selection of the test corpus (Markdown pages and
  * the good PDFs), its planned chunks (through Sluice's own loaders, splitter and chunk IDs, so that
  * every contender stores the same chunk texts), and a "5 % changed" variant of it.
  */

@@ -28,7 +28,7 @@ const targets = [
 ];
 
 describe('deploy/Dockerfile', () => {
-  it('builds from a pinned Node 20 bookworm-slim that meets the engines field', () => {
+  it('builds from a pinned Node 24 (the baseline) bookworm-slim that meets the engines field', () => {
     const bases = dockerfile.stages
       .map((s) => s.from)
       .filter((from) => !dockerfile.stages.some((s) => s.name === from));
@@ -38,8 +38,8 @@ describe('deploy/Dockerfile', () => {
       const version = /^node:(\d+)\.(\d+)\.(\d+)-bookworm-slim$/.exec(base);
       expect(version, base).not.toBeNull();
       const minimum = /^>=\s*(\d+)\.(\d+)/.exec(rootPackage.engines.node);
-      expect(Number(version?.[1])).toBe(20);
-      expect(Number(version?.[2])).toBeGreaterThanOrEqual(Number(minimum?.[2]));
+      expect(Number(version?.[1])).toBe(24);
+      expect(Number(version?.[1])).toBeGreaterThanOrEqual(Number(minimum?.[1]));
     }
   });
 

@@ -93,7 +93,7 @@ describe('every container', () => {
       expect(imageViolations(image), image).not.toEqual([]);
     }
     expect(imageViolations(`redis@sha256:${'a'.repeat(64)}`)).toEqual([]);
-    expect(imageViolations('node:20.19.5-bookworm-slim')).toEqual([]);
+    expect(imageViolations('node:24.21.0-bookworm-slim')).toEqual([]);
   });
 
   it('keeps the kustomization image tags pinned too', () => {

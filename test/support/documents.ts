@@ -3,8 +3,8 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { contentHash, type IngestRequest } from '@sluice/core';
 
-/** The shared test corpus (real PDFs and Markdown no one here wrote). */
-export const corpusDir = fileURLToPath(new URL('../../../shared/corpus/', import.meta.url));
+/** The test corpus (real PDFs and Markdown no one here wrote; licences in test/corpus/NOTICE). */
+export const corpusDir = fileURLToPath(new URL('../corpus/', import.meta.url));
 
 /** A corpus file's absolute path. */
 export function corpusPath(relative: string): string {

@@ -39,19 +39,36 @@ async function dockerAnswers(): Promise<boolean> {
 }
 
 /**
- * Gives a test a real Redis: REDIS_URL when set; else a Testcontainers `redis:7` when a Docker
- * engine answers; else a `redis-server` binary on a free port with its data in a temp dir.
+ * Gives a test a real Redis: REDIS_URL when set; else a Testcontainers Redis when a Docker
+ * engine answers and can start one; else (no engine, or one that cannot pull the image) a
+ * `redis-server` binary on a free port with its data in a temp dir.
  */
 export async function startRedis(options: StartRedisOptions = {}): Promise<TestRedis> {
   if (process.env.REDIS_URL && !options.dedicated) {
     return { url: process.env.REDIS_URL, kind: 'env', stop: async () => undefined };
   }
   if (!options.dedicated && (await dockerAnswers())) {
-    const { GenericContainer, Wait } = await import('testcontainers');
-    const container = await new GenericContainer('redis:7.4-alpine')
+    const container = await startRedisContainer();
+    if (container) return container;
+  }
+  return startRedisProcess();
+}
+
+/** The Redis image tests use in a container: a patched 7.4 (SPEC's minimum for deployments). */
+const REDIS_IMAGE = 'redis:7.4.6-alpine';
+
+/**
+ * A Testcontainers Redis, or undefined when the engine answers but cannot give one (no registry
+ * to pull from, no room): the caller then falls back to a `redis-server` process.
+ */
+async function startRedisContainer(): Promise<TestRedis | undefined> {
+  const { GenericContainer, Wait } = await import('testcontainers');
+  try {
+    const container = await new GenericContainer(REDIS_IMAGE)
       .withCommand(['redis-server', '--appendonly', 'yes', '--maxmemory-policy', 'noeviction'])
       .withExposedPorts(6379)
       .withWaitStrategy(Wait.forLogMessage('Ready to accept connections'))
+      .withStartupTimeout(60_000)
       .start();
     return {
       url: `redis://${container.getHost()}:${container.getMappedPort(6379)}`,
@@ -60,8 +77,13 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
         await container.stop();
       },
     };
+  } catch (err) {
+    console.warn(
+      `a Docker engine answers but ${REDIS_IMAGE} did not start (${err instanceof Error ? err.message : String(err)}); ` +
+        'using a redis-server process instead',
+    );
+    return undefined;
   }
-  return startRedisProcess();
 }
 
 /** Starts a `redis-server` process with AOF on, in a temp dir, on a free port. */

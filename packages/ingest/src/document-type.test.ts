@@ -3,7 +3,7 @@ import { SluiceError } from '@sluice/core';
 import { describe, expect, it } from 'vitest';
 import { SUPPORTED_EXTENSIONS, detectDocumentType } from './document-type.js';
 
-const corpus = new URL('../../../../shared/corpus/', import.meta.url);
+const corpus = new URL('../../../test/corpus/', import.meta.url);
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 const PNG = Uint8Array.from([
   0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52,

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { HashEmbedder } from './hash-embedder.js';
 
-const CORPUS = new URL('../../../../shared/corpus/markdown/', import.meta.url);
+const CORPUS = new URL('../../../test/corpus/markdown/', import.meta.url);
 
 function dot(a: readonly number[], b: readonly number[]): number {
   let sum = 0;

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { closePdfLoader, loadPdf } from './pdf-loader.js';
 import { HOSTILE_PDFS } from '../../../test/support/hostile-pdfs.js';
 
-const corpus = new URL('../../../../shared/corpus/', import.meta.url);
+const corpus = new URL('../../../test/corpus/', import.meta.url);
 const good = new URL('pdf/good/', corpus);
 const hostile = new URL('pdf/hostile/', corpus);
 const read = (dir: URL, file: string): Buffer => readFileSync(new URL(file, dir));

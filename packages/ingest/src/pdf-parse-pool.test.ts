@@ -3,7 +3,7 @@ import { SluiceError } from '@sluice/core';
 import { describe, expect, it } from 'vitest';
 import { PdfParsePool } from './pdf-parse-pool.js';
 
-const corpus = new URL('../../../../shared/corpus/', import.meta.url);
+const corpus = new URL('../../../test/corpus/', import.meta.url);
 
 function pdf(path: string): ArrayBuffer {
   const bytes = readFileSync(new URL(path, corpus));

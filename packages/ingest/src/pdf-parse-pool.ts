@@ -97,7 +97,7 @@ interface ParseThread {
  * the thread it runs on, never the caller's. Threads are reused, because starting one (loading
  * pdf.js) costs about 100–250 ms; a thread that was terminated or crashed is never reused.
  *
- * The memory guard cannot measure one thread's memory (Node 20 has no per-thread figure), so it
+ * The memory guard cannot measure one thread's memory (Node has no per-thread figure), so it
  * watches the process's resident set: when it has grown since the earliest running parse began by
  * more than the sum of the running parses' caps, the parse that has gone longest without finishing
  * a page is stopped.

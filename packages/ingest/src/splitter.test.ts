@@ -6,7 +6,7 @@ import { resolveSplitOptions, splitDocument, splitterSettings } from './splitter
 import { loadText } from './text-loader.js';
 import type { Chunk, LoadedDocument } from './types.js';
 
-const corpus = new URL('../../../../shared/corpus/', import.meta.url);
+const corpus = new URL('../../../test/corpus/', import.meta.url);
 const docsDir = new URL('markdown/en/docs/', corpus);
 const options = { chunkSize: 500, chunkOverlap: 50 };
 

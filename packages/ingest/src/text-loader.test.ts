@@ -3,7 +3,7 @@ import { SluiceError } from '@sluice/core';
 import { describe, expect, it } from 'vitest';
 import { blankFrontMatter, loadText } from './text-loader.js';
 
-const corpus = new URL('../../../../shared/corpus/', import.meta.url);
+const corpus = new URL('../../../test/corpus/', import.meta.url);
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 
 function failure(fn: () => unknown): SluiceError {

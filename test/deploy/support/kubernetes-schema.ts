@@ -20,10 +20,9 @@ import { repoPath } from './repo.js';
  * (verified). The interfaces are closed, so type-checking each manifest as an object literal
  * of its interface rejects unknown fields, as `kubectl apply --validate=strict` does.
  *
- * Versions (pinned in pnpm-workspace.yaml's catalog): kubernetes-models 4.5.1 and
- * @kubernetes-models/keda 0.4.2, the last releases that run on Node 20. The KEDA schema is the
- * keda.sh/v1alpha1 CRD as that release generated it: it knows trigger `name`s but not yet
- * `advanced.scalingModifiers`. Nothing is fetched at run time.
+ * Versions are pinned in pnpm-workspace.yaml's catalog (kubernetes-models 5, @kubernetes-models/keda
+ * 2). The KEDA schema is the keda.sh/v1alpha1 CRD as that release generated it. Nothing is
+ * fetched at run time.
  */
 
 // `never`: each class takes its own interface; the data's shape is exactly what is being checked.

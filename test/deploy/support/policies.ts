@@ -67,7 +67,7 @@ export function containerViolations(pod: IPodSpec, container: IContainer): strin
 
 /**
  * An image reference pinned to a released version: a tag that starts with a version number
- * (`7.4.2`, `1.0.20`, `20.19.5-bookworm-slim`) or a digest. `latest`, a bare name or a
+ * (`7.4.2`, `1.0.20`, `24.21.0-bookworm-slim`) or a digest. `latest`, a bare name or a
  * moving tag such as `7` fail.
  */
 export function imageViolations(image: string): string[] {
