@@ -20,10 +20,9 @@ import { InMemoryRecordManager } from '@langchain/community/indexes/memory';
 import { Chroma } from '@langchain/community/vectorstores/chroma';
 import { Document } from '@langchain/core/documents';
 import { index } from '@langchain/core/indexing';
-import { closePdfLoader } from '@sluice/ingest';
 import type { Collection } from 'chromadb';
 import { chromaClient, createBenchCollection } from './chroma-audit.js';
-import { benchEmbedder, loadAndSplit, type BenchDocument } from './corpus.js';
+import { benchEmbedder, closeBenchPdfPool, loadAndSplit, type BenchDocument } from './corpus.js';
 import { HashEmbeddings } from './hash-embeddings.js';
 
 /** One record, ready to write. */
@@ -195,5 +194,5 @@ export async function runContenderPhases(
 export async function runContenderProcess(specPath: string): Promise<void> {
   const spec = JSON.parse(await readFile(specPath, 'utf8')) as ContenderSpec;
   await runContenderPhases(spec, (result) => console.log(JSON.stringify(result)));
-  await closePdfLoader();
+  await closeBenchPdfPool();
 }

@@ -7,10 +7,9 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { SluiceError, type IngestDocumentPayload } from '@sluice/core';
 import {
-  ChromaStore,
   HashEmbedder,
-  IngestPipeline,
-  closePdfLoader,
+  DocumentPlanner,
+  PdfParsePool,
   loadPdf,
   loadText,
   splitDocument,
@@ -122,8 +121,16 @@ export function sample<T>(docs: readonly T[], stride: number): T[] {
 /** Loads and splits one document exactly as Sluice's pipeline does (tutorial and LangChain use this). */
 export async function loadAndSplit(doc: BenchDocument): Promise<Chunk[]> {
   const bytes = await readFile(doc.path);
-  const loaded = doc.type === 'pdf' ? await loadPdf(bytes) : loadText(bytes, 'markdown');
+  const loaded = doc.type === 'pdf' ? await loadPdf(benchPdfPool, bytes) : loadText(bytes, 'markdown');
   return splitDocument(loaded, SPLIT);
+}
+
+/** The PDF parse threads of a benchmark process; {@link closeBenchPdfPool} ends them. */
+export const benchPdfPool = new PdfParsePool();
+
+/** Ends the benchmark's PDF parse threads, so that the process can exit. */
+export async function closeBenchPdfPool(): Promise<void> {
+  await benchPdfPool.close();
 }
 
 /** A corpus with the chunks Sluice would write for each document. */
@@ -142,14 +149,10 @@ export interface PlannedCorpus {
  * chunk IDs) and drops the documents that yield no chunk, so that every contender gets only
  * documents that all of them can index. Files are staged in `storageDir` as the API would.
  */
-export async function planCorpus(
-  docs: readonly BenchDocument[],
-  storageDir: string,
-  chromaUrl: string,
-): Promise<PlannedCorpus> {
-  const pipeline = new IngestPipeline({
-    store: new ChromaStore({ url: chromaUrl }),
+export async function planCorpus(docs: readonly BenchDocument[], storageDir: string): Promise<PlannedCorpus> {
+  const pipeline = new DocumentPlanner({
     embedder: benchEmbedder(),
+    pdfPool: benchPdfPool,
     storageDir,
     split: SPLIT,
   });
@@ -169,7 +172,6 @@ export async function planCorpus(
       else throw err;
     }
   }
-  await closePdfLoader();
   return { docs: kept, chunks, totalChunks, skipped };
 }
 

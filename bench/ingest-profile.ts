@@ -15,32 +15,31 @@ import { readdir, readFile, mkdtemp, rm, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  DocumentLock,
-  DocumentQueue,
   INGEST_QUEUE,
-  WorkerRuntime,
-  chunkId,
   contentHash,
-  createLogger,
-  createRedisConnection,
-  ordinalsAmongEqual,
   pipelineFingerprint,
   type DocumentJobResult,
   type IngestDocumentPayload,
 } from '@sluice/core';
+import { DocumentLock, DocumentQueue, createRedisConnection } from '@sluice/core/queue';
+import { WorkerRuntime, createLogger } from '@sluice/core/process';
 import {
   ChromaStore,
+  DocumentPlanner,
   IngestPipeline,
-  closePdfLoader,
+  chunkId,
   loadPdf,
   loadText,
-  registerDocumentHandlers,
+  ordinalsAmongEqual,
   splitDocument,
   splitterSettings,
-  type ChromaRecord,
+  type ChunkRecord,
+  type ChunkStore,
   type DocumentPlan,
   type Embedder,
+  type Planner,
 } from '@sluice/ingest';
+import { registerDocumentHandlers } from '@sluice/worker';
 import type { Collection } from 'chromadb';
 import type { Redis } from 'ioredis';
 import { startChroma } from '../test/support/chroma.js';
@@ -51,6 +50,8 @@ import { chromaClient, dropCollection } from './chroma-audit.js';
 import {
   SPLIT,
   benchEmbedder,
+  benchPdfPool,
+  closeBenchPdfPool,
   listCorpus,
   planCorpus,
   type BenchDocument,
@@ -118,43 +119,56 @@ const REQUESTS = 'chroma upsert requests';
 /** Stage under which the `get` requests that reach Chroma are counted. */
 const READS = 'chroma get requests';
 
-/** The pipeline's Chroma store, each call timed. */
-class TimedChromaStore extends ChromaStore {
-  constructor(
-    options: ConstructorParameters<typeof ChromaStore>[0],
-    readonly watch: Stopwatch,
-  ) {
-    super(options);
-  }
-  override upsert(collection: string, records: readonly ChromaRecord[], signal?: AbortSignal): Promise<void> {
-    return this.watch.time('chroma upsert', () => super.upsert(collection, records, signal));
-  }
-  /** Wraps each collection handle's `upsert` to count the requests that reach Chroma. */
-  override async collection(name: string): Promise<Collection> {
-    const handle = await super.collection(name);
-    if (!this.#wrapped.has(handle)) {
-      this.#wrapped.add(handle);
-      const upsert = handle.upsert.bind(handle);
-      const get = handle.get.bind(handle);
-      handle.get = (args) => {
-        this.watch.add(READS, 0);
-        return get(args);
-      };
-      handle.upsert = (args) => {
-        this.watch.add(REQUESTS, 0);
-        this.watch.times[REQUESTS]!.ms += args.ids.length;
-        return upsert(args);
-      };
-    }
-    return handle;
-  }
+/**
+ * The pipeline's Chroma store with each call timed, and the upsert and `get` requests that reach
+ * Chroma counted (by wrapping each collection handle the store opens).
+ */
+class TimedStore implements ChunkStore {
   readonly #wrapped = new WeakSet<Collection>();
 
-  override storedChunkIds(collection: string, docId: string, signal?: AbortSignal): Promise<Set<string>> {
-    return this.watch.time('chroma read stored IDs', () => super.storedChunkIds(collection, docId, signal));
+  constructor(
+    readonly inner: ChromaStore,
+    readonly watch: Stopwatch,
+  ) {}
+
+  upsert(collection: string, records: readonly ChunkRecord[], signal?: AbortSignal): Promise<void> {
+    return this.watch.time('chroma upsert', async () => {
+      await this.#count(collection);
+      await this.inner.upsert(collection, records, signal);
+    });
   }
-  override deleteIds(collection: string, ids: Iterable<string>, signal?: AbortSignal): Promise<void> {
-    return this.watch.time('chroma delete', () => super.deleteIds(collection, ids, signal));
+
+  storedChunkIds(collection: string, docId: string, signal?: AbortSignal): Promise<Set<string>> {
+    return this.watch.time('chroma read stored IDs', async () => {
+      await this.#count(collection);
+      return this.inner.storedChunkIds(collection, docId, signal);
+    });
+  }
+
+  deleteIds(collection: string, ids: Iterable<string>, signal?: AbortSignal): Promise<void> {
+    return this.watch.time('chroma delete', () => this.inner.deleteIds(collection, ids, signal));
+  }
+
+  deleteDocument(collection: string, docId: string, signal?: AbortSignal): Promise<number> {
+    return this.watch.time('chroma delete', () => this.inner.deleteDocument(collection, docId, signal));
+  }
+
+  /** Wraps the collection's cached handle (created now if need be) to count its requests. */
+  async #count(name: string): Promise<void> {
+    const handle = await this.inner.collection(name);
+    if (this.#wrapped.has(handle)) return;
+    this.#wrapped.add(handle);
+    const upsert = handle.upsert.bind(handle);
+    const get = handle.get.bind(handle);
+    handle.get = (args) => {
+      this.watch.add(READS, 0);
+      return get(args);
+    };
+    handle.upsert = (args) => {
+      this.watch.add(REQUESTS, 0);
+      this.watch.times[REQUESTS]!.ms += args.ids.length;
+      return upsert(args);
+    };
   }
 }
 
@@ -174,22 +188,27 @@ class TimedEmbedder implements Embedder {
   }
 }
 
-/** The pipeline with its plan step (read, hash check, parse, split, IDs) timed. */
-class TimedPipeline extends IngestPipeline {
+/** A planner whose plans are timed, by document type. */
+class TimedPlanner implements Planner {
+  readonly fingerprint: string;
+  readonly embedderId: string;
+
   constructor(
-    options: ConstructorParameters<typeof IngestPipeline>[0],
+    readonly inner: Planner,
     readonly watch: Stopwatch,
   ) {
-    super(options);
+    this.fingerprint = inner.fingerprint;
+    this.embedderId = inner.embedderId;
   }
-  override plan(
+
+  plan(
     payload: IngestDocumentPayload,
     signal?: AbortSignal,
     onPage?: (page: number, pages: number) => void,
   ): Promise<DocumentPlan> {
     return this.watch.time(
       `plan (read, parse, split, IDs): ${payload.source.endsWith('.pdf') ? 'pdf' : 'markdown'}`,
-      () => super.plan(payload, signal, onPage),
+      () => this.inner.plan(payload, signal, onPage),
     );
   }
 }
@@ -223,7 +242,7 @@ async function stageCosts(docs: readonly BenchDocument[]): Promise<{ chunks: num
     const bytes = await watch.time('read file', () => readFile(doc.path));
     await watch.time('content hash (sha256)', async () => contentHash(bytes));
     const loaded = await watch.time(`parse ${doc.type}`, async () =>
-      doc.type === 'pdf' ? loadPdf(bytes) : loadText(bytes, 'markdown'),
+      doc.type === 'pdf' ? loadPdf(benchPdfPool, bytes) : loadText(bytes, 'markdown'),
     );
     const split = await watch.time(`split ${doc.type}`, () => splitDocument(loaded, SPLIT));
     await watch.time('chunk IDs', async () => {
@@ -247,7 +266,7 @@ async function stageCosts(docs: readonly BenchDocument[]): Promise<{ chunks: num
 /** Records/s of Chroma writes in a few shapes, through Sluice's ChromaStore. */
 async function chromaWrites(
   chromaUrl: string,
-  perDocument: ChromaRecord[][],
+  perDocument: ChunkRecord[][],
 ): Promise<Record<string, { records: number; seconds: number; recordsPerSecond: number }>> {
   const client = chromaClient(chromaUrl);
   const all = perDocument.flat();
@@ -316,14 +335,16 @@ async function workerRun(
   const logger = createLogger({ name: 'profile', level: 'info', destination: '/dev/null' });
   const connection = createRedisConnection({ url: redisUrl, role: 'worker' }) as Redis;
   const redisCommands = countRedisCommands(connection);
-  const store = new TimedChromaStore(
-    { url: chromaUrl, dimensions: 384, coalesceWrites, coalesceReads },
+  const store = new TimedStore(
+    new ChromaStore({ url: chromaUrl, dimensions: 384, coalesceWrites, coalesceReads }),
     watch,
   );
-  const pipeline = new TimedPipeline(
-    { store, embedder: new TimedEmbedder(benchEmbedder(), watch), storageDir, split: SPLIT },
+  const embedder = new TimedEmbedder(benchEmbedder(), watch);
+  const planner = new TimedPlanner(
+    new DocumentPlanner({ embedder, pdfPool: benchPdfPool, storageDir, split: SPLIT }),
     watch,
   );
+  const pipeline = new IngestPipeline({ planner, store, embedder });
   const runtime = new WorkerRuntime({ queue: INGEST_QUEUE, prefix, connection, logger, concurrency });
   registerDocumentHandlers(runtime, {
     pipeline,
@@ -489,7 +510,7 @@ export async function runProfile(options: ProfileOptions): Promise<Record<string
     redis: await findProcess('redis-server', `:${new URL(redisUrl).port}`),
   };
   try {
-    const planned = await planCorpus(await listCorpus(corpusOptions), join(dir, 'plan'), chromaUrl);
+    const planned = await planCorpus(await listCorpus(corpusOptions), join(dir, 'plan'));
     const docs = planned.docs;
     log(`profile corpus: ${docs.length} documents, ${planned.totalChunks} chunks`);
 
@@ -498,13 +519,12 @@ export async function runProfile(options: ProfileOptions): Promise<Record<string
     const stages = await stageCosts(
       options.quick
         ? docs
-        : (await planCorpus(await listCorpus(INGEST_PRESETS.full.corpus), join(dir, 'plan-all'), chromaUrl))
-            .docs,
+        : (await planCorpus(await listCorpus(INGEST_PRESETS.full.corpus), join(dir, 'plan-all'))).docs,
     );
 
     log('2. Chroma writes alone…');
     const embedder = benchEmbedder();
-    const perDocument: ChromaRecord[][] = [];
+    const perDocument: ChunkRecord[][] = [];
     for (const doc of docs) {
       const chunks = planned.chunks.get(doc.docId)!;
       const vectors = await embedder.embed(chunks.map((c) => c.text));
@@ -570,7 +590,7 @@ export async function runProfile(options: ProfileOptions): Promise<Record<string
     if (options.write) log(`  written to ${await writeResult('profile', result)}`);
     return result;
   } finally {
-    await closePdfLoader();
+    await closeBenchPdfPool();
     await redis?.stop();
     await chroma?.stop();
     await rm(dir, { recursive: true, force: true });

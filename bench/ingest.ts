@@ -10,7 +10,6 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { closePdfLoader } from '@sluice/ingest';
 import { startChroma } from '../test/support/chroma.js';
 import { uniqueName } from '../test/support/names.js';
 import { repoRoot, startNode, type ServiceProcess } from '../test/support/processes.js';
@@ -32,6 +31,7 @@ import {
 import {
   SPLIT,
   benchEmbedder,
+  closeBenchPdfPool,
   listCorpus,
   planCorpus,
   sample,
@@ -338,14 +338,13 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
   try {
     // --- Input: the documents, their planned chunks, the changed variant ---
     log('planning the corpus (parse + split with Sluice, not timed)…');
-    const planned = await planCorpus(await listCorpus(options.corpus), join(tmp, 'plan'), chromaUrl);
+    const planned = await planCorpus(await listCorpus(options.corpus), join(tmp, 'plan'));
     const docs = planned.docs;
     const expected = new Map([...planned.chunks].map(([id, chunks]) => [id, chunks.map((c) => c.text)]));
     const changed = await writeChangedCorpus(docs, join(tmp, 'changed'), options.changedShare);
     const changedPlan = await planCorpus(
       changed.docs.filter((d) => changed.changed.includes(d.docId)),
       join(tmp, 'plan-changed'),
-      chromaUrl,
     );
     const expectedChanged = new Map(expected);
     // The least an incremental re-ingest must do: embed the new version's chunks that the old one
@@ -686,7 +685,7 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
     if (options.write) log(`  written to ${await writeResult('ingest', result)}`);
     return result;
   } finally {
-    await closePdfLoader();
+    await closeBenchPdfPool();
     await redis?.stop();
     await chroma?.stop();
     await rm(tmp, { recursive: true, force: true });

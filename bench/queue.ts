@@ -5,13 +5,9 @@
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
-import {
-  createLogger,
-  createRedisConnection,
-  createWorkerMetrics,
-  defineJob,
-  WorkerRuntime,
-} from '@sluice/core';
+import { defineJob } from '@sluice/core';
+import { createRedisConnection } from '@sluice/core/queue';
+import { createLogger, createWorkerMetrics, WorkerRuntime } from '@sluice/core/process';
 import { startRedis } from '../test/support/redis.js';
 import { uniqueName } from '../test/support/names.js';
 import { machine, median, spread, writeResult } from './stats.js';

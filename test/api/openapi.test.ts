@@ -1,12 +1,8 @@
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { apiEnvSchema, createLogger, parseEnv } from '@sluice/core';
-import {
-  ApiLifecycle,
-  createApiServer,
-  openApiDependencies,
-  type ApiDependencies,
-} from '../../services/api/src/index.js';
+import { apiEnvSchema, parseEnv } from '@sluice/core';
+import { createLogger } from '@sluice/core/process';
+import { ApiLifecycle, createApiServer, openApiDependencies, type ApiDependencies } from '@sluice/api';
 import { uniqueName } from '../support/names.js';
 import { TEST_SECRET, createWorld, type TestWorld } from './api-harness.js';
 

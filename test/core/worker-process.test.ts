@@ -1,7 +1,7 @@
 import { Queue, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { enqueue } from '@sluice/core';
+import { enqueue } from '@sluice/core/queue';
 import { stepsJob } from '../fixtures/steps-job.js';
 import { uniqueName } from '../support/names.js';
 import { freePort, waitFor } from '../support/ports.js';

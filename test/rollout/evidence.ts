@@ -1,4 +1,5 @@
-import type { DocumentQueue, JobStatus } from '@sluice/core';
+import type { JobStatus } from '@sluice/core';
+import type { DocumentQueue } from '@sluice/core/queue';
 import type { ChromaStore } from '@sluice/ingest';
 import type { Pod } from './replica-set.js';
 

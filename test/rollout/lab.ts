@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster } from 'ioredis';
-import { DocumentQueue, createRedisConnection, isClusterUrl, type IngestRequest } from '@sluice/core';
+import { isClusterUrl } from '@sluice/core';
+import { DocumentQueue, createRedisConnection, type IngestRequest } from '@sluice/core/queue';
 import { ChromaStore } from '@sluice/ingest';
 import { uniqueName } from '../support/names.js';
 import {

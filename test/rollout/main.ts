@@ -7,7 +7,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { closePdfLoader } from '@sluice/ingest';
 import { startChroma } from '../support/chroma.js';
 import { repoRoot } from '../support/processes.js';
 import { startRedis } from '../support/redis.js';
@@ -22,6 +21,7 @@ import {
   type ScenarioReport,
 } from './report.js';
 import { SCENARIOS, scenarioNamed } from './scenarios.js';
+import { ExpectedChunks } from './workload.js';
 
 const { values } = parseArgs({
   options: {
@@ -91,7 +91,7 @@ try {
     console.log(reportDetails([report]));
   }
 } finally {
-  await Promise.allSettled([redis.stop(), chroma.stop(), closePdfLoader()]);
+  await Promise.allSettled([redis.stop(), chroma.stop(), ExpectedChunks.close()]);
 }
 
 console.log(`\n${reportTable(reports)}\n`);

@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { closePdfLoader } from '@sluice/ingest';
 import { Lab, PROFILES, type LabSettings } from './lab.js';
 import { reportDetails, reportTable, type ScenarioReport } from './report.js';
 import { SCENARIOS, scenarioNamed } from './scenarios.js';
+import { ExpectedChunks } from './workload.js';
 
 // The short form of `pnpm rollout`: real worker and API processes, compressed timings, a small
 // corpus slice. Scenarios run one after the other: each already keeps both cores busy.
@@ -17,7 +17,7 @@ const reports: ScenarioReport[] = [];
 afterAll(async () => {
   // A scenario that timed out is still running: stop its processes.
   await Lab.closeAll();
-  await closePdfLoader();
+  await ExpectedChunks.close();
   if (reports.length) console.log(`${reportTable(reports)}\n${reportDetails(reports)}`);
 });
 

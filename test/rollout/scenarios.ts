@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { IngestRequest } from '@sluice/core';
+import type { IngestRequest } from '@sluice/core/queue';
 import { mintToken } from '../api/api-harness.js';
 import { startChroma } from '../support/chroma.js';
 import { corpusPath, inlineText } from '../support/documents.js';

@@ -1,16 +1,9 @@
 import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  SluiceError,
-  chunkId,
-  ordinalsAmongEqual,
-  parseEnv,
-  workerEnvSchema,
-  type DocumentQueue,
-  type IngestRequest,
-} from '@sluice/core';
-import { ChromaStore, IngestPipeline, createEmbedder } from '@sluice/ingest';
+import { SluiceError, parseEnv, workerEnvSchema } from '@sluice/core';
+import { type DocumentQueue, type IngestRequest } from '@sluice/core/queue';
+import { DocumentPlanner, PdfParsePool, chunkId, createEmbedder, ordinalsAmongEqual } from '@sluice/ingest';
 import { corpusDir, stageFile } from '../support/documents.js';
 import type { ExpectedDocument } from './evidence.js';
 
@@ -97,7 +90,7 @@ export async function stageFiles(
 }
 
 /**
- * The chunks a clean run produces, from `IngestPipeline.plan()` configured as the worker is (its
+ * The chunks a clean run produces, from `DocumentPlanner.plan()` configured as the worker is (its
  * manifest environment through the worker's config schema: splitter, embedder). A file's texts
  * are planned once per content and run; its IDs for another collection or docId are derived with
  * the same `chunkId` the pipeline uses, after checking on the first document that both agree.
@@ -105,14 +98,20 @@ export async function stageFiles(
 export class ExpectedChunks {
   /** Chunk texts by pipeline fingerprint and content, shared by every scenario of a run. */
   static readonly #texts = new Map<string, Promise<string[]>>();
-  readonly #pipeline: IngestPipeline;
+  /** The PDF parse threads of every planner of a run; {@link ExpectedChunks.close} ends them. */
+  static readonly #pdfPool = new PdfParsePool();
+  readonly #planner: DocumentPlanner;
+
+  /** Ends the PDF parse threads (at the end of a run). */
+  static async close(): Promise<void> {
+    await ExpectedChunks.#pdfPool.close();
+  }
 
   constructor(storageDir: string, workerEnv: Readonly<Record<string, string>>) {
     const config = parseEnv(workerEnvSchema, { ...workerEnv, STORAGE_DIR: storageDir });
-    this.#pipeline = new IngestPipeline({
-      // plan() never touches the store.
-      store: new ChromaStore({ url: 'http://127.0.0.1:9' }),
+    this.#planner = new DocumentPlanner({
       embedder: createEmbedder(config),
+      pdfPool: ExpectedChunks.#pdfPool,
       storageDir,
       split: { chunkSize: config.CHUNK_SIZE, chunkOverlap: config.CHUNK_OVERLAP },
       pdf: { timeoutMs: config.PARSE_TIMEOUT_MS, maxMemoryMb: config.PARSE_MAX_MEMORY_MB },
@@ -124,16 +123,16 @@ export class ExpectedChunks {
    * the document cannot be indexed (a non-retryable {@link SluiceError}).
    */
   async of(request: IngestRequest): Promise<ExpectedDocument> {
-    const key = `${this.#pipeline.fingerprint}:${request.contentHash}`;
+    const key = `${this.#planner.fingerprint}:${request.contentHash}`;
     let texts = ExpectedChunks.#texts.get(key);
     if (!texts) {
-      const planned = this.#pipeline.plan({ metadata: {}, ...request }).then((plan) => {
+      const planned = this.#planner.plan({ metadata: {}, ...request }).then((plan) => {
         const derived = this.#ids(
           request,
           plan.chunks.map((c) => c.text),
         );
         if (derived.some((id, i) => id !== plan.chunks[i]?.id)) {
-          throw new Error(`chunk IDs derived for ${request.docId} differ from IngestPipeline.plan()`);
+          throw new Error(`chunk IDs derived for ${request.docId} differ from DocumentPlanner.plan()`);
         }
         return plan.chunks.map((c) => c.text);
       });
@@ -165,7 +164,7 @@ export class ExpectedChunks {
       chunkId({
         collection: request.collection,
         docId: request.docId,
-        fingerprint: this.#pipeline.fingerprint,
+        fingerprint: this.#planner.fingerprint,
         text,
         ordinal: ordinals[i] ?? 0,
       }),

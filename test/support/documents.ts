@@ -1,7 +1,8 @@
 import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { contentHash, type IngestRequest } from '@sluice/core';
+import { contentHash } from '@sluice/core';
+import { type IngestRequest } from '@sluice/core/queue';
 
 /** The test corpus (real PDFs and Markdown no one here wrote; licences in test/corpus/NOTICE). */
 export const corpusDir = fileURLToPath(new URL('../corpus/', import.meta.url));

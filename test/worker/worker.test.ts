@@ -2,8 +2,9 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { DocumentQueue, createRedisConnection, type IngestRequest, type JobStatus } from '@sluice/core';
-import { ChromaStore, HashEmbedder, IngestPipeline } from '@sluice/ingest';
+import { type JobStatus } from '@sluice/core';
+import { DocumentQueue, createRedisConnection, type IngestRequest } from '@sluice/core/queue';
+import { ChromaStore, DocumentPlanner, HashEmbedder, PdfParsePool } from '@sluice/ingest';
 import { corpusPath, stageFile } from '../support/documents.js';
 import { HOSTILE_PDFS } from '../support/hostile-pdfs.js';
 import { uniqueName } from '../support/names.js';
@@ -67,10 +68,12 @@ async function chunksOf(collection: string, docId: string) {
   return got.ids.map((id, i) => ({ id, metadata: got.metadatas[i] ?? {} }));
 }
 
+const pdfPool = new PdfParsePool();
+afterAll(() => pdfPool.close());
 const expectedPipeline = () =>
-  new IngestPipeline({
-    store,
+  new DocumentPlanner({
     embedder: new HashEmbedder(),
+    pdfPool,
     storageDir,
     split: { chunkSize: 1000, chunkOverlap: 200 },
   });

@@ -1,63 +1,60 @@
+/**
+ * `@sluice/core`: the contract every part of Sluice shares (errors, job IDs and definitions, the
+ * HTTP API's bodies, collection rules, document types, config schemas). It loads zod and nothing
+ * else: the queue is `@sluice/core/queue`, the process runtime `@sluice/core/process`.
+ */
 export {
   ERROR_CODES,
   SluiceError,
+  codeForStatus,
   decodeFailure,
   encodeFailure,
   isErrorCode,
   toSluiceError,
-} from './errors.js';
-export type { ErrorCode, SluiceErrorOptions } from './errors.js';
+} from './contract/errors.js';
+export type { ErrorCode, SluiceErrorOptions } from './contract/errors.js';
 export {
   PIPELINE_VERSION,
-  chunkId,
   contentHash,
   deleteJobId,
+  digestParts,
   ingestJobId,
-  ordinalsAmongEqual,
   pipelineFingerprint,
-} from './ids.js';
-export type { ChunkIdInput, JobIdInput } from './ids.js';
-export { defineJob, enqueue, parsePayload } from './job-definition.js';
-export type { JobDefinition, JobDefinitionOptions, PayloadInputOf, PayloadOf } from './job-definition.js';
-export { apiEnvSchema, commonEnvShape, parseEnv, workerEnvSchema } from './config.js';
-export type { ApiConfig, WorkerConfig } from './config.js';
-export {
-  checkEvictionPolicy,
-  createRedisConnection,
-  isClusterUrl,
-  reconnectDelay,
-} from './redis-connection.js';
-export type { RedisConnectionOptions, RedisRole } from './redis-connection.js';
-export { createLogger } from './logger.js';
-export type { Logger, LoggerOptions } from './logger.js';
-export {
-  createMetricsRegistry,
-  createWorkerMetrics,
-  registerHttpMetrics,
-  registerQueueDepth,
-} from './metrics.js';
-export type { WorkerMetrics } from './metrics.js';
-export { createHealthServer, runHealthChecks } from './health-server.js';
-export type { HealthCheck, HealthReport, HealthServerOptions } from './health-server.js';
-export { WorkerRuntime, runtimeOptionsFromConfig } from './worker-runtime.js';
+} from './contract/job-id.js';
+export type { JobIdInput } from './contract/job-id.js';
+export { defineJob, parsePayload } from './contract/job-definition.js';
 export type {
-  DrainResult,
-  JobContext,
-  JobHandler,
-  ResolvedWorkerRuntimeOptions,
-  WorkerRuntimeOptions,
-  WorkerState,
-} from './worker-runtime.js';
-export { handleProcessSignals } from './process-lifecycle.js';
-export type { ProcessSignalOptions } from './process-lifecycle.js';
-export { runWorkerProcess } from './worker-process.js';
-export type { WorkerProcess, WorkerProcessOptions } from './worker-process.js';
+  JobDefinition,
+  JobDefinitionOptions,
+  PayloadInputOf,
+  PayloadOf,
+} from './contract/job-definition.js';
+export {
+  DEFAULT_PREFIX,
+  RUNTIME_DEFAULTS,
+  apiEnvSchema,
+  commonEnvShape,
+  parseEnv,
+  workerEnvSchema,
+} from './contract/config.js';
+export type { ApiConfig, WorkerConfig } from './contract/config.js';
+export { isClusterUrl, isHashTagPrefix, parseRedisUrl } from './contract/redis-url.js';
+export type { ParsedRedisUrl } from './contract/redis-url.js';
+export { parseRetryAfter } from './contract/retry-after.js';
 export {
   COLLECTION_NAME_LENGTH,
   DOC_ID_MAX_LENGTH,
   validateCollectionName,
   validateDocId,
-} from './collection-name.js';
+} from './contract/collection-name.js';
+export {
+  DOCUMENT_TYPES,
+  MEDIA_TYPES,
+  SUPPORTED_EXTENSIONS,
+  TYPE_BY_EXTENSION,
+  typeFromFileName,
+} from './contract/document-types.js';
+export type { DocumentType, SupportedExtension } from './contract/document-types.js';
 export {
   INGEST_QUEUE,
   MAX_INLINE_TEXT_BYTES,
@@ -72,35 +69,34 @@ export {
   ingestDocumentJob,
   ingestDocumentPayload,
   metadataSchema,
-} from './document-jobs.js';
-export type { DeleteDocumentPayload, DocumentJobResult, IngestDocumentPayload } from './document-jobs.js';
-export { DELETED, DocumentQueue, jobStatusSchema } from './document-queue.js';
+} from './contract/document-jobs.js';
 export type {
-  DocumentQueueOptions,
-  IngestAccepted,
-  IngestRequest,
-  JobStatus,
-  LatestVersion,
-} from './document-queue.js';
-export { DocumentLock } from './document-lock.js';
-export type { DocumentLockOptions, HeldDocumentLock } from './document-lock.js';
+  DeleteDocumentPayload,
+  DocumentJobResult,
+  IngestDocumentPayload,
+} from './contract/document-jobs.js';
 export {
   deleteAcceptedSchema,
   documentListSchema,
   errorBodySchema,
   ingestAcceptedSchema,
   ingestTextBodySchema,
+  jobStatusSchema,
   matchSchema,
   queryBodySchema,
   queryResultSchema,
   tokenClaimsSchema,
-} from './api-contract.js';
+} from './contract/api-contract.js';
 export type {
   DocumentList,
   ErrorBody,
+  IngestAccepted,
   IngestTextBody,
+  JobStatus,
   QueryBody,
   QueryMatch,
   QueryResult,
   TokenClaims,
-} from './api-contract.js';
+} from './contract/api-contract.js';
+// The logger's type only (erased at run time): the pure libraries take a logger without loading pino.
+export type { Logger } from 'pino';

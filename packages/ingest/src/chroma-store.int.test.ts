@@ -1,7 +1,8 @@
 import { SluiceError } from '@sluice/core';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { uniqueName } from '../../../test/support/names.js';
-import { ChromaStore, type ChromaRecord, type ChromaStoreOptions } from './chroma-store.js';
+import { ChromaStore, type ChromaStoreOptions } from './chroma-store.js';
+import type { ChunkRecord } from './chunk-store.js';
 
 const chromaUrl = inject('chromaUrl');
 const DIMS = 384;
@@ -29,7 +30,7 @@ function records(
   docs: Record<string, number>,
   seed = 1,
   extra: Record<string, string | number> = {},
-): ChromaRecord[] {
+): ChunkRecord[] {
   const random = prng(seed);
   return Object.entries(docs).flatMap(([docId, count]) =>
     Array.from({ length: count }, (_, chunkIndex) => ({

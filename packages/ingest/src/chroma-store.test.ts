@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { ChromaStore, toChromaMetadata } from './chroma-store.js';
+import { ChromaStore } from './chroma-store.js';
+import { toChunkMetadata } from './chunk-store.js';
 
-describe('toChromaMetadata', () => {
+describe('toChunkMetadata', () => {
   it('keeps scalars, drops what Chroma cannot store and JSON-encodes the rest under its key', () => {
-    const metadata = toChromaMetadata({
+    const metadata = toChunkMetadata({
       docId: 'guide.md',
       page: 3,
       ratio: 0.5,

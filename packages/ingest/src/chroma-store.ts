@@ -1,32 +1,11 @@
 import { SluiceError, validateCollectionName, validateDocId } from '@sluice/core';
 import { ChromaClient, type Collection } from 'chromadb';
+import type { ChunkMetadata, ChunkRecord, ChunkStore } from './chunk-store.js';
 import { ReadCoalescer } from './read-coalescer.js';
 import { WriteCoalescer } from './write-coalescer.js';
 
-/** A metadata value Chroma 1.0 stores: it rejects arrays, objects and (on write) `null`. */
-export type ChromaScalar = string | number | boolean;
-
-/** Metadata of one record, as Chroma stores it. */
-export type ChromaMetadata = Record<string, ChromaScalar>;
-
 /** Distance function of a collection's vector index. */
 export type ChromaSpace = 'cosine' | 'l2' | 'ip';
-
-/** One chunk as written to Chroma. */
-export interface ChromaRecord {
-  /** Deterministic chunk ID (`chunkId()` of `@sluice/core`), so that writing twice is a no-op. */
-  id: string;
-  /** The chunk's vector; every record of a collection must have the same length. */
-  embedding: readonly number[];
-  /** The chunk's text, returned by {@link ChromaStore.query}. */
-  document: string;
-  /**
-   * Flat metadata (see {@link toChromaMetadata}). `docId` is required: {@link ChromaStore.storedChunkIds},
-   * {@link ChromaStore.deleteDocument} and {@link ChromaStore.listDocuments} select by it.
-   * `contentHash` (and `ingestedAt`, ms since epoch) are read by {@link ChromaStore.listDocuments}.
-   */
-  metadata: ChromaMetadata & { docId: string };
-}
 
 /** One result of {@link ChromaStore.query}. */
 export interface ChromaMatch {
@@ -36,7 +15,7 @@ export interface ChromaMatch {
   /** Similarity, higher is closer: for `cosine`, the cosine similarity `1 - distance`. */
   score: number;
   /** The stored metadata, as written (JSON-encoded values are not decoded). */
-  metadata: ChromaMetadata;
+  metadata: ChunkMetadata;
 }
 
 /** One document of a collection, from {@link ChromaStore.listDocuments}. */
@@ -117,44 +96,6 @@ const MAX_DOCS_PER_READ = 64;
 const DIMENSIONS_KEY = 'sluice:dimensions';
 
 /**
- * Turns arbitrary metadata into what Chroma 1.0 stores:
- * - strings, booleans and finite numbers are kept;
- * - `undefined` and `null` are dropped (Chroma's `null` means "delete the key" on update);
- * - non-finite numbers, functions and symbols are dropped (JSON cannot carry them);
- * - bigints become decimal strings, `Date`s ISO-8601 strings;
- * - arrays and objects are JSON-encoded into a string under their own key
- *   (`{ tags: ['a','b'] }` becomes `{ tags: '["a","b"]' }`): the 1.0 server rejects array values
- *   that newer clients allow, and nested objects never were allowed. Such keys can be read back
- *   with `JSON.parse`, but not filtered on by element.
- */
-export function toChromaMetadata(metadata: Readonly<Record<string, unknown>>): ChromaMetadata {
-  const result: ChromaMetadata = {};
-  for (const [key, value] of Object.entries(metadata)) {
-    switch (typeof value) {
-      case 'string':
-      case 'boolean':
-        result[key] = value;
-        break;
-      case 'number':
-        if (Number.isFinite(value)) result[key] = value;
-        break;
-      case 'bigint':
-        result[key] = value.toString();
-        break;
-      case 'object':
-        if (value === null) break;
-        result[key] = value instanceof Date ? value.toISOString() : JSON.stringify(value);
-        break;
-      case 'undefined':
-      case 'function':
-      case 'symbol':
-        break;
-    }
-  }
-  return result;
-}
-
-/**
  * The Chroma adapter of the ingestion pipeline: idempotent batched upserts, the per-document
  * queries that incremental re-ingest and stale-chunk cleanup need, and similarity search.
  *
@@ -173,12 +114,12 @@ export function toChromaMetadata(metadata: Readonly<Record<string, unknown>>): C
  *   (5xx), rate-limiting or too slow Chroma is `DEPENDENCY_UNAVAILABLE` (retryable); a request
  *   Chroma refuses as invalid (wrong vector length, bad metadata) is `INVALID_REQUEST`.
  */
-export class ChromaStore {
+export class ChromaStore implements ChunkStore {
   /** The underlying chromadb client, for what this adapter does not cover. */
   readonly client: ChromaClient;
   readonly #options: ResolvedOptions;
   readonly #collections = new Map<string, Promise<Collection>>();
-  readonly #writers = new Map<string, WriteCoalescer<ChromaRecord>>();
+  readonly #writers = new Map<string, WriteCoalescer<ChunkRecord>>();
   readonly #readers = new Map<string, ReadCoalescer<string, Set<string>>>();
   #batchSize: Promise<number> | undefined;
 
@@ -286,7 +227,7 @@ export class ChromaStore {
    * records again leaves the collection unchanged.
    * @throws the signal's reason when `signal` aborts (batches already written stay written)
    */
-  async upsert(collection: string, records: readonly ChromaRecord[], signal?: AbortSignal): Promise<void> {
+  async upsert(collection: string, records: readonly ChunkRecord[], signal?: AbortSignal): Promise<void> {
     const { dimensions } = this.#options;
     if (dimensions !== undefined) {
       const bad = records.find((r) => r.embedding.length !== dimensions);
@@ -310,10 +251,10 @@ export class ChromaStore {
   }
 
   /** The group-commit writer of a collection (see {@link ChromaStoreOptions.coalesceWrites}). */
-  #writer(collection: string, maxItems: number): WriteCoalescer<ChromaRecord> {
+  #writer(collection: string, maxItems: number): WriteCoalescer<ChunkRecord> {
     let writer = this.#writers.get(collection);
     if (!writer) {
-      writer = new WriteCoalescer<ChromaRecord>({
+      writer = new WriteCoalescer<ChunkRecord>({
         maxItems,
         // A shared write belongs to no single caller, so no caller's signal stops it; each
         // caller stops waiting on its own signal, and the request deadline still applies.
@@ -329,7 +270,7 @@ export class ChromaStore {
 
   async #upsertNow(
     collection: string,
-    batch: readonly ChromaRecord[],
+    batch: readonly ChunkRecord[],
     signal: AbortSignal | undefined,
   ): Promise<void> {
     await this.#withCollection(collection, signal, `upsert ${batch.length} records into ${collection}`, (c) =>
@@ -524,7 +465,7 @@ export class ChromaStore {
     const ids = result.ids[0] ?? [];
     return ids.map((id, i) => {
       const distance = result.distances[0]?.[i] ?? Number.NaN;
-      const metadata = (result.metadatas[0]?.[i] ?? {}) as ChromaMetadata;
+      const metadata = (result.metadatas[0]?.[i] ?? {}) as ChunkMetadata;
       return {
         id,
         text: result.documents[0]?.[i] ?? '',

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { SluiceError } from '@sluice/core';
+import { SUPPORTED_EXTENSIONS, SluiceError } from '@sluice/core';
 import { describe, expect, it } from 'vitest';
-import { SUPPORTED_EXTENSIONS, detectDocumentType } from './document-type.js';
+import { detectDocumentType } from './document-type.js';
 
 const corpus = new URL('../../../test/corpus/', import.meta.url);
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);

@@ -1,20 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { SluiceError } from '@sluice/core';
-import type { DocumentType } from './types.js';
-
-/** File extensions Sluice ingests (lower case, with the dot). Matching is case-insensitive. */
-export const SUPPORTED_EXTENSIONS = ['.pdf', '.md', '.markdown', '.txt', '.text'] as const;
-
-/** One of {@link SUPPORTED_EXTENSIONS}. */
-export type SupportedExtension = (typeof SUPPORTED_EXTENSIONS)[number];
-
-const TYPE_BY_EXTENSION: Readonly<Record<SupportedExtension, DocumentType>> = {
-  '.pdf': 'pdf',
-  '.md': 'markdown',
-  '.markdown': 'markdown',
-  '.txt': 'text',
-  '.text': 'text',
-};
+import { SluiceError, typeFromFileName, type DocumentType } from '@sluice/core';
 
 /** How far into the file a `%PDF-` header is looked for; pdf.js also accepts leading garbage. */
 const PDF_HEADER_WINDOW = 1024;
@@ -68,7 +53,7 @@ const BINARY_SIGNATURES: readonly { name: string; offset: number; bytes: readonl
  * other zero-byte file.
  */
 export function detectDocumentType(bytes: Uint8Array, fileName?: string): DocumentType {
-  const byName = typeFromName(fileName);
+  const byName = typeFromFileName(fileName);
   if (bytes.byteLength === 0) {
     if (byName === 'pdf') throw new SluiceError('INVALID_DOCUMENT', 'the PDF is empty (zero bytes)');
     throw new SluiceError('NO_TEXT', 'the file is empty (zero bytes)');
@@ -81,17 +66,6 @@ export function detectDocumentType(bytes: Uint8Array, fileName?: string): Docume
     });
   }
   return byName ?? 'text';
-}
-
-function typeFromName(fileName: string | undefined): DocumentType | undefined {
-  if (fileName === undefined) return undefined;
-  const base = fileName.slice(Math.max(fileName.lastIndexOf('/'), fileName.lastIndexOf('\\')) + 1);
-  const dot = base.lastIndexOf('.');
-  if (dot <= 0) return undefined;
-  const extension = base.slice(dot).toLowerCase();
-  return Object.hasOwn(TYPE_BY_EXTENSION, extension)
-    ? TYPE_BY_EXTENSION[extension as SupportedExtension]
-    : undefined;
 }
 
 function hasPdfHeader(bytes: Uint8Array): boolean {

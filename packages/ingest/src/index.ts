@@ -1,8 +1,14 @@
-export type { Chunk, DocumentSection, DocumentType, Embedder, LoadedDocument } from './types.js';
-export { SUPPORTED_EXTENSIONS, detectDocumentType } from './document-type.js';
-export type { SupportedExtension } from './document-type.js';
-export { closePdfLoader, loadPdf } from './pdf-loader.js';
+/**
+ * `@sluice/ingest`: the ingestion library. Loaders (PDF in memory-capped threads, text,
+ * Markdown), splitting, embedders, chunk IDs and plans, the pipeline over the {@link ChunkStore}
+ * and {@link Embedder} seams, and the Chroma store. No queue, no HTTP server.
+ */
+export type { Chunk, DocumentSection, Embedder, LoadedDocument } from './types.js';
+export { detectDocumentType } from './document-type.js';
+export { loadPdf } from './pdf-loader.js';
 export type { PdfLoadOptions } from './pdf-loader.js';
+export { PdfParsePool } from './pdf-parse-pool.js';
+export type { PdfParsePoolOptions } from './pdf-parse-pool.js';
 export { loadText } from './text-loader.js';
 export { splitDocument, splitterSettings } from './splitter.js';
 export type { SplitOptions } from './splitter.js';
@@ -10,16 +16,16 @@ export { HashEmbedder } from './hash-embedder.js';
 export type { HashEmbedderOptions } from './hash-embedder.js';
 export { OpenAiEmbedder } from './openai-embedder.js';
 export type { OpenAiEmbedderOptions } from './openai-embedder.js';
-export { ChromaStore, toChromaMetadata } from './chroma-store.js';
-export type {
-  ChromaMatch,
-  ChromaMetadata,
-  ChromaRecord,
-  ChromaStoreOptions,
-  StoredDocument,
-} from './chroma-store.js';
-export { IngestPipeline } from './pipeline.js';
-export type { DocumentPlan, IngestContext, IngestPipelineOptions, PlannedChunk } from './pipeline.js';
-export { registerDocumentHandlers } from './document-handlers.js';
-export type { DocumentHandlerOptions } from './document-handlers.js';
 export { createEmbedder } from './embedder.js';
+export { chunkId, ordinalsAmongEqual } from './chunk-id.js';
+export type { ChunkIdInput } from './chunk-id.js';
+export { toChunkMetadata } from './chunk-store.js';
+export type { ChunkMetadata, ChunkRecord, ChunkScalar, ChunkStore } from './chunk-store.js';
+export { diffChunks, planChunks } from './chunk-plan.js';
+export type { ChunkDiff, DocumentPlan, PlannedChunk } from './chunk-plan.js';
+export { ChromaStore } from './chroma-store.js';
+export type { ChromaMatch, ChromaSpace, ChromaStoreOptions, StoredDocument } from './chroma-store.js';
+export { DocumentPlanner } from './document-planner.js';
+export type { DocumentPlannerOptions, Planner } from './document-planner.js';
+export { IngestPipeline } from './pipeline.js';
+export type { IngestContext, IngestPipelineOptions } from './pipeline.js';

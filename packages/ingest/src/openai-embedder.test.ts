@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OpenAiEmbedder, parseRetryAfter } from './openai-embedder.js';
+import { OpenAiEmbedder } from './openai-embedder.js';
 
 const DIMS = 8;
 
@@ -320,17 +320,5 @@ describe('OpenAiEmbedder', () => {
     expect(() => new OpenAiEmbedder({ baseUrl: 'http://x/v1', model: 'm', sendDimensions: true })).toThrow(
       /needs dimensions/,
     );
-  });
-});
-
-describe('parseRetryAfter', () => {
-  it('reads seconds and HTTP dates', () => {
-    const now = Date.parse('2025-01-01T00:00:00Z');
-    expect(parseRetryAfter('3', now)).toBe(3000);
-    expect(parseRetryAfter('0', now)).toBe(0);
-    expect(parseRetryAfter('Wed, 01 Jan 2025 00:00:10 GMT', now)).toBe(10_000);
-    expect(parseRetryAfter('Tue, 31 Dec 2024 23:00:00 GMT', now)).toBe(0);
-    expect(parseRetryAfter(null, now)).toBeUndefined();
-    expect(parseRetryAfter('soon', now)).toBeUndefined();
   });
 });

@@ -1,4 +1,4 @@
-import { SluiceError } from '@sluice/core';
+import { SluiceError, parseRetryAfter } from '@sluice/core';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import type { Embedder } from './types.js';
@@ -310,15 +310,6 @@ function serverMessage(text: string): string {
   const found = candidates.find((c): c is string => typeof c === 'string' && c.length > 0);
   const message = found ?? (text.trim() || 'no message');
   return message.length > 500 ? `${message.slice(0, 500)}…` : message;
-}
-
-/** `Retry-After` as milliseconds: delta-seconds or an HTTP date. */
-export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
-  if (value === null || value.trim() === '') return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
 function describeNetworkError(err: unknown): string {

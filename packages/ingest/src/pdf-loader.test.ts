@@ -1,12 +1,10 @@
-import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { SluiceError } from '@sluice/core';
 import type { ErrorCode } from '@sluice/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { closePdfLoader, loadPdf } from './pdf-loader.js';
+import { loadPdf } from './pdf-loader.js';
+import { PdfParsePool } from './pdf-parse-pool.js';
 import { HOSTILE_PDFS } from '../../../test/support/hostile-pdfs.js';
 
 const corpus = new URL('../../../test/corpus/', import.meta.url);
@@ -14,7 +12,8 @@ const good = new URL('pdf/good/', corpus);
 const hostile = new URL('pdf/hostile/', corpus);
 const read = (dir: URL, file: string): Buffer => readFileSync(new URL(file, dir));
 
-afterAll(() => closePdfLoader());
+const pool = new PdfParsePool();
+afterAll(() => pool.close());
 
 /**
  * Runs at most one parse per core at a time. Tests start together (`it.concurrent`) but more
@@ -90,7 +89,7 @@ describe('loadPdf on corpus/pdf/good', () => {
   });
 
   it.concurrent.each(files)('loads %s with the pages and text pdf-parse gives it', async (file) => {
-    const doc = await oneCorePerParse(() => loadPdf(read(good, file), { timeoutMs: 30_000 }));
+    const doc = await oneCorePerParse(() => loadPdf(pool, read(good, file), { timeoutMs: 30_000 }));
     const row = expected.get(file);
     expect(doc.type).toBe('pdf');
     expect(doc.pages).toBe(Number(row?.pages));
@@ -126,15 +125,15 @@ describe('loadPdf on corpus/pdf/hostile', () => {
 
   it.concurrent.each(HOSTILE.filter(([file]) => file !== BOMB))('%s → %s (%s)', async (file, expected) => {
     const loading = oneCorePerParse(() =>
-      loadPdf(read(hostile, file), { timeoutMs: 20_000, maxMemoryMb: 512 }),
+      loadPdf(pool, read(hostile, file), { timeoutMs: 20_000, maxMemoryMb: 512 }),
     );
     expect(await outcome(loading)).toBe(expected);
   });
 
   it('names the pdf.js error in the message', async () => {
-    const error = await failure(loadPdf(read(hostile, 'Pages-tree-refs.pdf')));
+    const error = await failure(loadPdf(pool, read(hostile, 'Pages-tree-refs.pdf')));
     expect(error.message).toContain('UnknownErrorException: Pages tree contains circular reference');
-    expect((await failure(loadPdf(read(hostile, 'r6-user-password.pdf')))).message).toContain(
+    expect((await failure(loadPdf(pool, read(hostile, 'r6-user-password.pdf')))).message).toContain(
       'PasswordException',
     );
   });
@@ -144,14 +143,14 @@ describe('loadPdf on the bomb', () => {
   it('stops bomb_giant.pdf with PARSE_TIMEOUT within its limits, and keeps parsing afterwards', async () => {
     const timeoutMs = 10_000;
     const started = performance.now();
-    const error = await failure(loadPdf(read(hostile, BOMB), { timeoutMs, maxMemoryMb: 512 }));
+    const error = await failure(loadPdf(pool, read(hostile, BOMB), { timeoutMs, maxMemoryMb: 512 }));
     const elapsed = performance.now() - started;
     expect(error.code).toBe('PARSE_TIMEOUT');
     expect(elapsed).toBeLessThan(timeoutMs + 5_000);
     // Nothing is wedged: the next documents parse as usual.
     const [bitcoin, owner] = await Promise.all([
-      loadPdf(read(good, 'bitcoin.pdf'), { timeoutMs: 20_000 }),
-      loadPdf(read(hostile, 'r4-owner-password.pdf'), { timeoutMs: 20_000 }),
+      loadPdf(pool, read(good, 'bitcoin.pdf'), { timeoutMs: 20_000 }),
+      loadPdf(pool, read(hostile, 'r4-owner-password.pdf'), { timeoutMs: 20_000 }),
     ]);
     expect(bitcoin.pages).toBe(9);
     expect(owner.sections[0]?.text).toMatch(/\S/);
@@ -164,14 +163,14 @@ describe('loadPdf', () => {
     const pdf = read(hostile, 'xref_command_missing.pdf');
     const pooled = Buffer.from(pdf);
     expect(pooled.buffer.byteLength).toBeGreaterThan(pooled.byteLength);
-    const doc = await loadPdf(pooled, { timeoutMs: 20_000 });
+    const doc = await loadPdf(pool, pooled, { timeoutMs: 20_000 });
     expect(doc.sections[0]?.text).toContain('Reduced test-case');
     expect(pooled.equals(pdf)).toBe(true);
   });
 
   it('settles at its deadline with PARSE_TIMEOUT', async () => {
     const started = performance.now();
-    const error = await failure(loadPdf(read(hostile, 'issue-1688a.pdf'), { timeoutMs: 600 }));
+    const error = await failure(loadPdf(pool, read(hostile, 'issue-1688a.pdf'), { timeoutMs: 600 }));
     expect(error.code).toBe('PARSE_TIMEOUT');
     expect(error.message).toContain('600 ms');
     expect(performance.now() - started).toBeLessThan(1_500);
@@ -182,36 +181,19 @@ describe('loadPdf', () => {
     setTimeout(() => controller.abort(), 300);
     const started = performance.now();
     expect(
-      (await failure(loadPdf(read(hostile, 'issue-1688a.pdf'), { signal: controller.signal }))).code,
+      (await failure(loadPdf(pool, read(hostile, 'issue-1688a.pdf'), { signal: controller.signal }))).code,
     ).toBe('PREEMPTED');
     expect(performance.now() - started).toBeLessThan(1_500);
     const reason = new SluiceError('SHUTTING_DOWN', 'bye');
     const aborted = AbortSignal.abort(reason);
-    expect(await failure(loadPdf(read(good, 'bitcoin.pdf'), { signal: aborted }))).toBe(reason);
+    expect(await failure(loadPdf(pool, read(good, 'bitcoin.pdf'), { signal: aborted }))).toBe(reason);
   });
 
   it('reports progress page by page', async () => {
     const seen: string[] = [];
-    await loadPdf(read(good, 'pdflatex-4-pages.pdf'), {
+    await loadPdf(pool, read(good, 'pdflatex-4-pages.pdf'), {
       onPage: (page, pages) => seen.push(`${page}/${pages}`),
     });
     expect(seen).toEqual(['1/4', '2/4', '3/4', '4/4']);
-  });
-
-  it('works from the compiled dist/ as well as from the TypeScript source', async () => {
-    const distLoader = new URL('../dist/pdf-loader.js', import.meta.url).href;
-    const script = `
-      import { readFileSync } from 'node:fs';
-      const { loadPdf, closePdfLoader } = await import(${JSON.stringify(distLoader)});
-      const doc = await loadPdf(readFileSync(${JSON.stringify(fileURLToPath(new URL('bitcoin.pdf', good)))}), { timeoutMs: 20000 });
-      console.log(JSON.stringify({ pages: doc.pages, first: doc.sections[0].text.slice(0, 40) }));
-      await closePdfLoader();
-    `;
-    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
-      timeout: 30_000,
-    });
-    const fromDist = JSON.parse(stdout) as { pages: number; first: string };
-    const fromSource = await loadPdf(read(good, 'bitcoin.pdf'));
-    expect(fromDist).toEqual({ pages: 9, first: fromSource.sections[0]?.text.slice(0, 40) });
   });
 });

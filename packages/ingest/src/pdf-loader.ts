@@ -1,5 +1,5 @@
 import { SluiceError } from '@sluice/core';
-import { PdfParsePool } from './pdf-parse-pool.js';
+import type { PdfParsePool } from './pdf-parse-pool.js';
 import type { LoadedDocument } from './types.js';
 
 /** Limits for {@link loadPdf}. */
@@ -40,12 +40,10 @@ export function resolvePdfLoadOptions(options: PdfLoadOptions = {}): ResolvedPdf
   return resolved;
 }
 
-let sharedPool: PdfParsePool | undefined;
-
 /**
  * Extracts the text of a PDF with pdf-parse, one section per page (`{ text, page }`, every page,
- * in order) and `pages` set to the page count. The parse runs in a worker thread with a memory
- * cap; this thread is never blocked, and the promise settles within `timeoutMs` whatever the
+ * in order) and `pages` set to the page count. The parse runs in one of `pool`'s threads with a
+ * memory cap; this thread is never blocked, and the promise settles within `timeoutMs` whatever the
  * bytes contain. The caller's bytes are copied, never detached.
  *
  * @throws SluiceError `INVALID_DOCUMENT` for empty, corrupt, truncated or non-PDF bytes (the
@@ -53,7 +51,11 @@ let sharedPool: PdfParsePool | undefined;
  * with only an owner password opens and loads); `NO_TEXT` when no page has non-whitespace text;
  * `PARSE_TIMEOUT` past `timeoutMs` or the memory cap; `PREEMPTED` when `signal` aborts.
  */
-export async function loadPdf(bytes: Uint8Array, options: PdfLoadOptions = {}): Promise<LoadedDocument> {
+export async function loadPdf(
+  pool: PdfParsePool,
+  bytes: Uint8Array,
+  options: PdfLoadOptions = {},
+): Promise<LoadedDocument> {
   const resolved = resolvePdfLoadOptions(options);
   if (bytes.byteLength === 0) {
     throw new SluiceError('INVALID_DOCUMENT', 'the PDF is empty (zero bytes)');
@@ -62,8 +64,7 @@ export async function loadPdf(bytes: Uint8Array, options: PdfLoadOptions = {}): 
   // slice() is a view, and `.buffer` may be the shared allocation pool holding other data.
   const data = new ArrayBuffer(bytes.byteLength);
   new Uint8Array(data).set(bytes);
-  sharedPool ??= new PdfParsePool();
-  const { pages, texts } = await sharedPool.parse(data, resolved);
+  const { pages, texts } = await pool.parse(data, resolved);
   const sections = texts.map(({ page, text }) => ({ text, page }));
   if (!sections.some((section) => /\S/u.test(section.text))) {
     throw new SluiceError(
@@ -75,14 +76,4 @@ export async function loadPdf(bytes: Uint8Array, options: PdfLoadOptions = {}): 
     );
   }
   return { type: 'pdf', pages, sections };
-}
-
-/**
- * Terminates the threads {@link loadPdf} keeps for reuse (idle ones never keep the process
- * alive); parses still running fail with `SHUTTING_DOWN`. The next {@link loadPdf} starts afresh.
- */
-export async function closePdfLoader(): Promise<void> {
-  const pool = sharedPool;
-  sharedPool = undefined;
-  await pool?.close();
 }

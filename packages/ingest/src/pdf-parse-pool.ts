@@ -61,8 +61,8 @@ export interface PdfParsePoolOptions {
   memoryCheckIntervalMs?: number;
   /**
    * The thread's entry script.
-   * @defaultValue `pdf-parse-thread.js` next to this module, or in `../dist/` when this module
-   * runs from its TypeScript source (vitest, tsx), since a worker thread cannot load `.ts`.
+   * @defaultValue `pdf-parse-thread.js` next to this module; `pdf-parse-thread.ts`, loaded through
+   * tsx, when this module runs from its TypeScript source (the unit tests, which need no build).
    */
   threadUrl?: URL;
 }
@@ -235,8 +235,9 @@ export class PdfParsePool {
     }
     const worker = new Worker(this.#threadUrl, {
       // Not the process's own flags: `--input-type`, `--inspect` or a loader meant for the main
-      // entry point break or slow down a thread that only needs plain Node.
-      execArgv: [],
+      // entry point break or slow down a thread that only needs plain Node. A thread run from its
+      // TypeScript source (tests, without a build) loads through tsx.
+      execArgv: this.#threadUrl.pathname.endsWith('.ts') ? ['--import', 'tsx'] : [],
       resourceLimits: {
         maxOldGenerationSizeMb: maxMemoryMb,
         maxYoungGenerationSizeMb: Math.min(64, Math.max(8, Math.round(maxMemoryMb / 8))),
@@ -389,9 +390,7 @@ export class PdfParsePool {
 
 function defaultThreadUrl(): URL {
   const self = import.meta.url;
-  return self.endsWith('.ts')
-    ? new URL('../dist/pdf-parse-thread.js', self)
-    : new URL('./pdf-parse-thread.js', self);
+  return new URL(self.endsWith('.ts') ? './pdf-parse-thread.ts' : './pdf-parse-thread.js', self);
 }
 
 function timeoutError(timeoutMs: number): SluiceError {

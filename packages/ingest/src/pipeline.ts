@@ -1,51 +1,20 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import {
-  SluiceError,
-  chunkId,
-  contentHash as sha256,
-  ordinalsAmongEqual,
-  pipelineFingerprint,
-  type DocumentJobResult,
-  type IngestDocumentPayload,
-  type Logger,
-} from '@sluice/core';
-import type { ChromaRecord, ChromaStore } from './chroma-store.js';
-import { toChromaMetadata } from './chroma-store.js';
-import { detectDocumentType } from './document-type.js';
-import { loadPdf } from './pdf-loader.js';
-import { splitDocument, splitterSettings, type SplitOptions } from './splitter.js';
-import { loadText } from './text-loader.js';
-import type { Chunk, Embedder, LoadedDocument } from './types.js';
+import { SluiceError, type DocumentJobResult, type IngestDocumentPayload, type Logger } from '@sluice/core';
+import { diffChunks } from './chunk-plan.js';
+import type { ChunkStore } from './chunk-store.js';
+import type { Planner } from './document-planner.js';
+import type { Embedder } from './types.js';
 
 /** Options for {@link IngestPipeline}. */
 export interface IngestPipelineOptions {
-  store: ChromaStore;
+  /** Turns a document version into its chunks ({@link DocumentPlanner}); must plan for `embedder`. */
+  planner: Planner;
+  store: ChunkStore;
   embedder: Embedder;
-  /** Where uploaded files live (`STORAGE_DIR`). */
-  storageDir: string;
-  /** Splitter settings; part of the pipeline fingerprint. */
-  split?: SplitOptions;
-  /** PDF parse limits. */
-  pdf?: { timeoutMs?: number; maxMemoryMb?: number };
   /**
    * Chunks embedded and written per batch. A batch is the unit of redone work after a crash
    * and the point where preemption is checked. @defaultValue 256
    */
   batchSize?: number;
-}
-
-/** One chunk with everything needed to write it. */
-export interface PlannedChunk {
-  id: string;
-  text: string;
-  metadata: ChromaRecord['metadata'];
-}
-
-/** The chunks a document version yields, before anything is written. */
-export interface DocumentPlan {
-  pages?: number;
-  chunks: PlannedChunk[];
 }
 
 /** What the pipeline needs from the job around it. */
@@ -62,69 +31,32 @@ export interface IngestContext {
 }
 
 /**
- * One document version in, exactly its chunks in Chroma: parse → split → deterministic chunk
- * IDs → compare with what is stored → embed and upsert only the missing chunks, batch by batch
+ * One document version in, exactly its chunks in the store: plan (parse → split → deterministic
+ * chunk IDs, {@link DocumentPlanner}) → compare with what is stored → embed and upsert only the missing chunks, batch by batch
  * → delete the document's chunks that are not in the new set. Safe to run again at any point:
  * a resumed run skips what an interrupted one already stored.
  */
 export class IngestPipeline {
   /** Covers splitter settings, embedding model and pipeline version. */
   readonly fingerprint: string;
-  readonly #o: Required<Omit<IngestPipelineOptions, 'pdf' | 'split'>> &
-    Pick<IngestPipelineOptions, 'pdf' | 'split'>;
+  readonly #o: Required<IngestPipelineOptions>;
 
+  /** @throws SluiceError `CONFIG_INVALID` when the planner plans for another embedder */
   constructor(options: IngestPipelineOptions) {
-    this.#o = { batchSize: 256, ...options };
-    this.fingerprint = pipelineFingerprint({
-      ...splitterSettings(options.split),
-      embedder: options.embedder.id,
-    });
-  }
-
-  /** Reads, checks, parses and splits a document version, and derives its chunk IDs and metadata. */
-  async plan(
-    payload: IngestDocumentPayload,
-    signal?: AbortSignal,
-    onPage?: (page: number, pages: number) => void,
-  ): Promise<DocumentPlan> {
-    const bytes = await this.#content(payload);
-    if (sha256(bytes) !== payload.contentHash) {
-      throw new SluiceError('INVALID_REQUEST', 'contentHash does not match the content', {
-        details: { field: 'contentHash' },
-      });
+    if (options.planner.embedderId !== options.embedder.id) {
+      throw new SluiceError(
+        'CONFIG_INVALID',
+        `the planner plans for embedder ${options.planner.embedderId}, the pipeline embeds with ${options.embedder.id}`,
+      );
     }
-    const type = payload.type ?? detectDocumentType(bytes, payload.source);
-    const doc: LoadedDocument =
-      type === 'pdf'
-        ? await loadPdf(bytes, {
-            ...this.#o.pdf,
-            ...(signal ? { signal } : {}),
-            ...(onPage ? { onPage } : {}),
-          })
-        : loadText(bytes, type);
-    const chunks = await splitDocument(doc, this.#o.split);
-    if (chunks.length === 0) throw new SluiceError('NO_TEXT', 'the document has no text to index');
-    const ordinals = ordinalsAmongEqual(chunks.map((c) => c.text));
-    return {
-      ...(doc.pages === undefined ? {} : { pages: doc.pages }),
-      chunks: chunks.map((chunk, i) => ({
-        id: chunkId({
-          collection: payload.collection,
-          docId: payload.docId,
-          fingerprint: this.fingerprint,
-          text: chunk.text,
-          ordinal: ordinals[i]!,
-        }),
-        text: chunk.text,
-        metadata: this.#metadata(payload, chunk),
-      })),
-    };
+    this.#o = { batchSize: 256, ...options };
+    this.fingerprint = options.planner.fingerprint;
   }
 
   /** Ingests one document version; see the class comment. */
   async ingest(payload: IngestDocumentPayload, ctx: IngestContext): Promise<DocumentJobResult> {
     const { collection, docId, contentHash } = payload;
-    const plan = await this.plan(payload, ctx.signal, (page, pages) => {
+    const plan = await this.#o.planner.plan(payload, ctx.signal, (page, pages) => {
       if (page === pages || page % 10 === 0)
         void ctx.progress({ pages, pagesParsed: page }).catch(() => undefined);
     });
@@ -135,7 +67,7 @@ export class IngestPipeline {
       ...(plan.pages ? { pages: plan.pages } : {}),
     };
     const stored = await this.#o.store.storedChunkIds(collection, docId, ctx.signal);
-    const missing = plan.chunks.filter((c) => !stored.has(c.id));
+    const { missing, stale } = diffChunks(plan.chunks, stored);
     let written = 0;
     const report = () =>
       ctx.progress({
@@ -167,8 +99,6 @@ export class IngestPipeline {
     // Deleting stale chunks is the one step that must never run for an overtaken version:
     // it would remove chunks the later version needs.
     if (!(await ctx.isCurrent())) return this.#superseded(base, written, ctx);
-    const keep = new Set(plan.chunks.map((c) => c.id));
-    const stale = [...stored].filter((id) => !keep.has(id));
     if (stale.length) await this.#o.store.deleteIds(collection, stale, ctx.signal);
     ctx.log.info(
       { chunks: plan.chunks.length, embedded: written, deleted: stale.length },
@@ -193,41 +123,5 @@ export class IngestPipeline {
       'a later submission of this document overtook this job; leaving the document to it',
     );
     return { ...base, embedded: written, skipped: 0, deleted: 0, superseded: true };
-  }
-
-  async #content(payload: IngestDocumentPayload): Promise<Uint8Array> {
-    if (payload.text !== undefined) return Buffer.from(payload.text, 'utf8');
-    const path = join(this.#o.storageDir, payload.storageKey!);
-    try {
-      return await readFile(path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new SluiceError(
-          'FILE_MISSING',
-          `the uploaded file ${payload.storageKey} is not in the storage directory`,
-          {
-            cause: err,
-          },
-        );
-      }
-      throw err;
-    }
-  }
-
-  #metadata(payload: IngestDocumentPayload, chunk: Chunk): ChromaRecord['metadata'] {
-    return {
-      ...toChromaMetadata(payload.metadata),
-      ...toChromaMetadata({
-        collection: payload.collection,
-        contentHash: payload.contentHash,
-        source: payload.source,
-        chunkIndex: chunk.index,
-        page: chunk.page,
-        headingPath: chunk.headingPath,
-        lineStart: chunk.lineStart,
-        lineEnd: chunk.lineEnd,
-      }),
-      docId: payload.docId,
-    };
   }
 }

@@ -1,7 +1,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { SluiceError } from '@sluice/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { closePdfLoader, loadPdf } from './pdf-loader.js';
+import { loadPdf } from './pdf-loader.js';
+import { PdfParsePool } from './pdf-parse-pool.js';
 import { resolveSplitOptions, splitDocument, splitterSettings } from './splitter.js';
 import { loadText } from './text-loader.js';
 import type { Chunk, LoadedDocument } from './types.js';
@@ -10,7 +11,8 @@ const corpus = new URL('../../../test/corpus/', import.meta.url);
 const docsDir = new URL('markdown/en/docs/', corpus);
 const options = { chunkSize: 500, chunkOverlap: 50 };
 
-afterAll(() => closePdfLoader());
+const pool = new PdfParsePool();
+afterAll(() => pool.close());
 
 function markdownFile(path: string): { raw: string; doc: LoadedDocument } {
   const bytes = readFileSync(new URL(path, docsDir));
@@ -134,7 +136,7 @@ describe('splitDocument on Markdown', () => {
 
 describe('splitDocument on PDF', () => {
   it('splits page by page, so every chunk carries its page and comes from it', async () => {
-    const doc = await loadPdf(readFileSync(new URL('pdf/good/pdflatex-4-pages.pdf', corpus)), {
+    const doc = await loadPdf(pool, readFileSync(new URL('pdf/good/pdflatex-4-pages.pdf', corpus)), {
       timeoutMs: 30_000,
     });
     const chunks = await splitDocument(doc, { chunkSize: 300, chunkOverlap: 30 });

@@ -1,5 +1,4 @@
-/** The kinds of document Sluice ingests. */
-export type DocumentType = 'pdf' | 'text' | 'markdown';
+import type { DocumentType } from '@sluice/core';
 
 /** A piece of a loaded document that the splitter works on: one PDF page, or a whole text file. */
 export interface DocumentSection {

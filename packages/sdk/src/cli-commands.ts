@@ -1,8 +1,13 @@
-import { SluiceError, collectionSchema, metadataSchema, type JobStatus } from '@sluice/core';
+import {
+  SUPPORTED_EXTENSIONS,
+  SluiceError,
+  collectionSchema,
+  metadataSchema,
+  type JobStatus,
+} from '@sluice/core';
 import { expandInputs } from './cli-inputs.js';
 import { exitCodeOf, formatSummary, lineReporter, progressBarReporter, runIngest } from './cli-ingest.js';
 import { EXIT, UsageError } from './cli-usage-error.js';
-import { SUPPORTED_EXTENSIONS } from './document-types.js';
 import { SluiceClient } from './sluice-client.js';
 import type { SluiceClientOptions } from './sluice-client-options.js';
 import { createToken } from './token.js';

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { glob, isDynamicPattern } from 'tinyglobby';
-import { hasSupportedExtension } from './document-types.js';
+import { typeFromFileName } from '@sluice/core';
 
 /** One file the CLI will ingest. */
 export interface InputFile {
@@ -59,7 +59,8 @@ export async function expandInputs(args: readonly string[], cwd: string): Promis
   const files: InputFile[] = [];
   const skipped: string[] = [];
   for (const path of found) {
-    if (hasSupportedExtension(path)) files.push({ path, docId: relative(base, path).split(sep).join('/') });
+    if (typeFromFileName(path) !== undefined)
+      files.push({ path, docId: relative(base, path).split(sep).join('/') });
     else skipped.push(path);
   }
   files.sort((a, b) => (a.docId < b.docId ? -1 : a.docId > b.docId ? 1 : 0));

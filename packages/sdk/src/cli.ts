@@ -4,10 +4,10 @@
  * Exit codes: 0 done, 1 a job or request failed, 2 a usage error, 130 interrupted.
  */
 import { createRequire } from 'node:module';
+import { SUPPORTED_EXTENSIONS } from '@sluice/core';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { CliEnv, ConnectionFlags, IngestFlags } from './cli-commands.js';
 import { EXIT, UsageError } from './cli-usage-error.js';
-import { SUPPORTED_EXTENSIONS } from './document-types.js';
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;

@@ -1,14 +1,16 @@
 import { stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import {
+  SUPPORTED_EXTENSIONS,
   SluiceError,
   collectionSchema,
   docIdSchema,
   metadataSchema,
+  typeFromFileName,
+  type DocumentType,
   type IngestDocumentPayload,
 } from '@sluice/core';
 import { z } from 'zod';
-import { SUPPORTED_EXTENSIONS, TYPE_BY_EXTENSION, type DocumentType } from './document-types.js';
 import { invalidRequest, validate } from './validation.js';
 
 /** Caller metadata stored on every chunk: flat strings, numbers and booleans. */
@@ -80,9 +82,8 @@ const fileNameSchema = z.string().min(1).max(1024);
 export function typeFromName(name: string): DocumentType | undefined {
   const extension = extname(name).toLowerCase();
   if (extension === '') return undefined;
-  if (Object.hasOwn(TYPE_BY_EXTENSION, extension)) {
-    return TYPE_BY_EXTENSION[extension as keyof typeof TYPE_BY_EXTENSION];
-  }
+  const type = typeFromFileName(name);
+  if (type !== undefined) return type;
   throw new SluiceError(
     'UNSUPPORTED_TYPE',
     `unsupported file type "${extension}" (${name}): Sluice ingests ${SUPPORTED_EXTENSIONS.join(' ')}`,

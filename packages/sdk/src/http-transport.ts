@@ -1,18 +1,20 @@
 import { openAsBlob } from 'node:fs';
 import {
   MAX_INLINE_TEXT_BYTES,
+  MEDIA_TYPES,
   SluiceError,
+  codeForStatus,
   deleteAcceptedSchema,
   documentListSchema,
   errorBodySchema,
   ingestAcceptedSchema,
   ingestTextBodySchema,
   jobStatusSchema,
+  parseRetryAfter,
   queryBodySchema,
   queryResultSchema,
   type DocumentJobResult,
   type DocumentList,
-  type ErrorCode,
   type IngestAccepted,
   type IngestTextBody,
   type JobStatus,
@@ -20,7 +22,6 @@ import {
 } from '@sluice/core';
 import type { z } from 'zod';
 import type { ResolvedDocument } from './document-input.js';
-import type { DocumentType } from './document-types.js';
 import { sleep } from './abort.js';
 import { ApiError } from './errors.js';
 import { outageTolerance, outcomeOf, waitDeadline, type WaitOptions } from './job-outcome.js';
@@ -28,7 +29,6 @@ import {
   TRANSIENT_HTTP_STATUSES,
   TRANSIENT_NETWORK_CODES,
   networkErrorCode,
-  retryAfterMs,
   withRetry,
   type ResolvedRetryOptions,
   type RetryPolicy,
@@ -51,29 +51,6 @@ export interface HttpTransportOptions {
 
 /** How often `wait` asks for a job's state over HTTP: 200 ms, growing by half each time, to 2 s. */
 const POLL = { firstMs: 200, factor: 1.5, maxMs: 2000 } as const;
-
-/**
- * The code for an error answer that is not in the API's `{ error: { code, message } }` form
- * (a proxy or load balancer answered), by HTTP status.
- */
-const CODE_BY_STATUS: Readonly<Record<number, ErrorCode>> = {
-  400: 'INVALID_REQUEST',
-  401: 'UNAUTHENTICATED',
-  403: 'FORBIDDEN',
-  404: 'NOT_FOUND',
-  413: 'TOO_LARGE',
-  415: 'UNSUPPORTED_TYPE',
-  422: 'INVALID_DOCUMENT',
-  502: 'DEPENDENCY_UNAVAILABLE',
-  503: 'DEPENDENCY_UNAVAILABLE',
-  504: 'DEPENDENCY_UNAVAILABLE',
-};
-
-const MEDIA_TYPES: Readonly<Record<DocumentType, string>> = {
-  pdf: 'application/pdf',
-  markdown: 'text/markdown',
-  text: 'text/plain',
-};
 
 type RequestBody = { json: unknown } | { form: FormData } | undefined;
 
@@ -285,7 +262,7 @@ function isTransient(err: unknown): boolean | { afterMs: number } {
 
 function apiErrorOf(response: Response, json: unknown): ApiError {
   const body = errorBodySchema.safeParse(json);
-  const after = retryAfterMs(response.headers.get('retry-after'));
+  const after = parseRetryAfter(response.headers.get('retry-after'));
   const details = after === undefined ? {} : { retryAfterMs: after };
   if (body.success) {
     return new ApiError(body.data.error.code, body.data.error.message, {
@@ -294,7 +271,11 @@ function apiErrorOf(response: Response, json: unknown): ApiError {
       details,
     });
   }
-  const code = CODE_BY_STATUS[response.status] ?? (response.status < 500 ? 'INVALID_REQUEST' : 'INTERNAL');
+  // No code of the API's own: a gateway or load balancer answered. Its 502/503/504 mean the API
+  // is out of reach for now, whatever those statuses mean in an answer of the API itself.
+  const code = TRANSIENT_HTTP_STATUSES.has(response.status)
+    ? 'DEPENDENCY_UNAVAILABLE'
+    : codeForStatus(response.status);
   return new ApiError(code, `the API answered ${response.status} ${response.statusText}`.trim(), {
     httpStatus: response.status,
     details,

@@ -1,3 +1,8 @@
+/**
+ * `@sluice/sdk`: `SluiceClient` over the HTTP API, light enough for any application: it loads no
+ * server, queue, parser or vector-store code. The Redis mode is `@sluice/sdk/redis` (loaded by the
+ * client when given a `redisUrl`), the CLI `@sluice/sdk/cli`.
+ */
 export { SluiceClient } from './sluice-client.js';
 export type { ListOptions, QueryOptions, RemoveOptions } from './sluice-client.js';
 export type {
@@ -6,8 +11,6 @@ export type {
   RedisModeOptions,
   SluiceClientOptions,
 } from './sluice-client-options.js';
-export { SUPPORTED_EXTENSIONS } from './document-types.js';
-export type { DocumentType } from './document-types.js';
 export type { DocumentContent, DocumentMetadata, IngestOptions } from './document-input.js';
 export type { WaitOptions } from './job-outcome.js';
 export type { RequestOptions } from './transport.js';
@@ -16,12 +19,13 @@ export { ApiError, JobFailedError } from './errors.js';
 export type { ApiErrorOptions, JobFailedErrorOptions } from './errors.js';
 export { MIN_SECRET_LENGTH, createToken } from './token.js';
 export type { CreateTokenOptions } from './token.js';
-// The error type and result shapes come from @sluice/core; re-exported so that callers need
+// The error type, result shapes and supported types come from @sluice/core; re-exported so that callers need
 // only this package.
-export { ERROR_CODES, SluiceError } from '@sluice/core';
+export { ERROR_CODES, SUPPORTED_EXTENSIONS, SluiceError } from '@sluice/core';
 export type {
   DocumentJobResult,
   DocumentList,
+  DocumentType,
   ErrorCode,
   IngestAccepted,
   JobStatus,

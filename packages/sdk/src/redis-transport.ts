@@ -2,20 +2,18 @@ import { isUtf8 } from 'node:buffer';
 import { QueueEvents } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import {
-  DocumentQueue,
   INGEST_QUEUE,
   MAX_INLINE_TEXT_BYTES,
   SluiceError,
   contentHash,
-  createRedisConnection,
   toSluiceError,
   type DocumentJobResult,
   type DocumentList,
   type IngestAccepted,
-  type IngestRequest,
   type JobStatus,
   type QueryResult,
 } from '@sluice/core';
+import { DocumentQueue, createRedisConnection, type IngestRequest } from '@sluice/core/queue';
 import { abortReason, raceAbort } from './abort.js';
 import { sourceOf, type ResolvedDocument } from './document-input.js';
 import { outageTolerance, outcomeOf, waitDeadline, type WaitOptions } from './job-outcome.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, networkErrorCode, resolveRetryOptions, retryAfterMs, withRetry } from './retry.js';
+import { backoffDelay, networkErrorCode, resolveRetryOptions, withRetry } from './retry.js';
 
 const options = resolveRetryOptions({ attempts: 4, baseDelayMs: 100, maxDelayMs: 300 });
 
@@ -7,15 +7,6 @@ describe('backoffDelay', () => {
   it('doubles its ceiling per retry up to maxDelayMs, with half of it random', () => {
     expect([1, 2, 3, 4].map((n) => backoffDelay(n, options, () => 0))).toEqual([50, 100, 150, 150]);
     expect([1, 2, 3, 4].map((n) => backoffDelay(n, options, () => 1))).toEqual([100, 200, 300, 300]);
-  });
-});
-
-describe('retryAfterMs', () => {
-  it('reads seconds and HTTP dates, and ignores nonsense', () => {
-    expect(retryAfterMs('2')).toBe(2000);
-    expect(retryAfterMs(new Date(10_000).toUTCString(), 4_000)).toBe(6000);
-    expect(retryAfterMs(null)).toBeUndefined();
-    expect(retryAfterMs('soon')).toBeUndefined();
   });
 });
 

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { commonEnvShape, isClusterUrl } from '@sluice/core';
+import { commonEnvShape, isClusterUrl, isHashTagPrefix } from '@sluice/core';
 import { z } from 'zod';
 import {
   resolveRetryOptions,
@@ -106,7 +106,7 @@ export function resolveClientOptions(options: SluiceClientOptions): ResolvedClie
   }
   const redisUrl = validate(commonEnvShape.REDIS_URL, options.redisUrl, 'redisUrl');
   const prefix = validate(commonEnvShape.SLUICE_PREFIX, options.prefix, 'prefix');
-  if (isClusterUrl(redisUrl) && !/^\{[^}]+\}/.test(prefix)) {
+  if (isClusterUrl(redisUrl) && !isHashTagPrefix(prefix)) {
     throw invalidRequest('prefix', 'on Redis Cluster the prefix must be a hash tag such as {sluice}');
   }
   const storageDir =

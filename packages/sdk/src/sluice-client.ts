@@ -12,7 +12,6 @@ import { z } from 'zod';
 import { resolveDocument, type IngestOptions } from './document-input.js';
 import { HttpTransport } from './http-transport.js';
 import type { WaitOptions } from './job-outcome.js';
-import { RedisTransport } from './redis-transport.js';
 import {
   resolveClientOptions,
   type ResolvedClientOptions,
@@ -50,7 +49,8 @@ const waitOptionsSchema = z.object({ timeoutMs: z.number().positive().optional()
  * - `new SluiceClient({ apiUrl, token })`: through the HTTP API, from anywhere; transient failures
  *   (connection refused or reset, 502, 503, 504) are retried with backoff, 4xx never.
  * - `new SluiceClient({ redisUrl, prefix, storageDir })`: straight onto the queue, from inside the
- *   cluster; `query` and `list` need the API and are refused.
+ *   cluster; `query` and `list` need the API and are refused. The queue client (bullmq, ioredis)
+ *   is loaded only in this mode (`@sluice/sdk/redis`), so the HTTP mode stays light.
  *
  * Every input is checked with the schemas the API and the worker use before anything is sent, and
  * every failure is a `SluiceError` with a code: {@link ApiError} for an error answer of the API,
@@ -60,13 +60,18 @@ const waitOptionsSchema = z.object({ timeoutMs: z.number().positive().optional()
 export class SluiceClient {
   /** `api` or `redis`. */
   readonly mode: ResolvedClientOptions['mode'];
-  readonly #transport: SluiceTransport;
+  readonly #transport: Promise<SluiceTransport>;
 
   /** @throws SluiceError `INVALID_REQUEST` naming a bad option */
   constructor(options: SluiceClientOptions) {
     const resolved = resolveClientOptions(options);
     this.mode = resolved.mode;
-    this.#transport = resolved.mode === 'api' ? new HttpTransport(resolved) : new RedisTransport(resolved);
+    this.#transport =
+      resolved.mode === 'api'
+        ? Promise.resolve(new HttpTransport(resolved))
+        : import('./redis-transport.js').then(({ RedisTransport }) => new RedisTransport(resolved));
+    // A failure to load surfaces at the first call, not as an unhandled rejection.
+    void this.#transport.catch(() => undefined);
   }
 
   /**
@@ -76,7 +81,7 @@ export class SluiceClient {
    */
   async ingest(options: IngestOptions): Promise<IngestAccepted> {
     const doc = await resolveDocument(options);
-    return this.#transport.ingest(doc, { signal: options.signal });
+    return (await this.#transport).ingest(doc, { signal: options.signal });
   }
 
   /**
@@ -89,7 +94,7 @@ export class SluiceClient {
   async wait(jobId: string, options: WaitOptions = {}): Promise<DocumentJobResult> {
     validate(jobIdSchema, jobId, 'jobId');
     validate(waitOptionsSchema, { timeoutMs: options.timeoutMs }, '');
-    return this.#transport.wait(jobId, options);
+    return (await this.#transport).wait(jobId, options);
   }
 
   /**
@@ -98,14 +103,14 @@ export class SluiceClient {
    */
   async status(jobId: string, options: RequestOptions = {}): Promise<JobStatus> {
     validate(jobIdSchema, jobId, 'jobId');
-    return this.#transport.status(jobId, options);
+    return (await this.#transport).status(jobId, options);
   }
 
   /** Submits the removal of a document's chunks; answers the delete job. */
   async remove(options: RemoveOptions): Promise<{ jobId: string }> {
     const collection = validate(collectionSchema, options.collection, 'collection');
     const docId = validate(docIdSchema, options.docId, 'docId');
-    return this.#transport.remove(collection, docId, options);
+    return (await this.#transport).remove(collection, docId, options);
   }
 
   /**
@@ -115,7 +120,7 @@ export class SluiceClient {
   async query(options: QueryOptions): Promise<QueryResult> {
     const collection = validate(collectionSchema, options.collection, 'collection');
     const body = validate(queryBodySchema, { text: options.text, k: options.k }, '');
-    return this.#transport.query(collection, body.text, body.k, options);
+    return (await this.#transport).query(collection, body.text, body.k, options);
   }
 
   /**
@@ -124,12 +129,12 @@ export class SluiceClient {
    */
   async list(options: ListOptions): Promise<DocumentList> {
     const collection = validate(collectionSchema, options.collection, 'collection');
-    return this.#transport.list(collection, options);
+    return (await this.#transport).list(collection, options);
   }
 
   /** Releases connections; waits still pending reject with `SHUTTING_DOWN`. Safe to call twice. */
   async close(): Promise<void> {
-    await this.#transport.close();
+    await (await this.#transport).close();
   }
 
   /** {@link SluiceClient.close}, for `await using client = new SluiceClient(…)`. */

@@ -1,13 +1,11 @@
+import { type ApiConfig, type Logger } from '@sluice/core';
+import { DocumentQueue, createRedisConnection } from '@sluice/core/queue';
 import {
-  DocumentQueue,
-  createRedisConnection,
   createMetricsRegistry,
   registerHttpMetrics,
   registerQueueDepth,
-  type ApiConfig,
   type HealthCheck,
-  type Logger,
-} from '@sluice/core';
+} from '@sluice/core/process';
 import { ChromaStore, createEmbedder, type Embedder } from '@sluice/ingest';
 import type { Cluster, Redis } from 'ioredis';
 import type { Registry } from 'prom-client';

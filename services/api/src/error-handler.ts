@@ -1,4 +1,4 @@
-import { ERROR_CODES, SluiceError, toSluiceError, type ErrorBody, type ErrorCode } from '@sluice/core';
+import { ERROR_CODES, SluiceError, codeForStatus, toSluiceError, type ErrorBody } from '@sluice/core';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { closeAfterAnswer } from './lingering-close.js';
@@ -11,16 +11,6 @@ export interface ErrorHandlerOptions {
    */
   dependencyDown: () => boolean;
 }
-
-/** The Fastify (and Fastify plugin) client-error statuses, mapped onto Sluice codes. */
-const CODE_BY_STATUS: Readonly<Record<number, ErrorCode>> = {
-  400: 'INVALID_REQUEST',
-  401: 'UNAUTHENTICATED',
-  403: 'FORBIDDEN',
-  404: 'NOT_FOUND',
-  413: 'TOO_LARGE',
-  415: 'UNSUPPORTED_TYPE',
-};
 
 /**
  * Turns anything a route throws into a {@link SluiceError}, once:
@@ -45,7 +35,7 @@ export function classifyError(err: unknown, options: ErrorHandlerOptions): Sluic
   const fastifyError = err as Partial<FastifyError>;
   const status = fastifyError.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    const code = CODE_BY_STATUS[status] ?? 'INVALID_REQUEST';
+    const code = codeForStatus(status);
     return new SluiceError(code, fastifyError.message ?? code, { cause: err });
   }
   const normalised = toSluiceError(err);

@@ -3,21 +3,11 @@
  * environment (SPEC.md); SIGTERM drains (readiness 503, `SHUTDOWN_DELAY_MS` of service, close)
  * and exits 0.
  */
-import { apiEnvSchema, parseEnv, type ApiConfig } from '@sluice/core';
+import { apiEnvSchema } from '@sluice/core';
+import { runMain } from '@sluice/core/process';
 
-let config: ApiConfig;
-try {
-  config = parseEnv(apiEnvSchema, process.env);
-} catch (err) {
-  // Before a logger exists: say what is wrong on stderr and stop.
-  console.error(`sluice api: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
-}
-try {
-  // Loaded only once the configuration is known to be good, so a bad one fails fast.
-  const { startApi } = await import('./start-api.js');
-  await startApi(config);
-} catch (err) {
-  console.error(`sluice api: could not start: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
-}
+await runMain({
+  name: 'sluice api',
+  schema: apiEnvSchema,
+  start: async (config) => (await import('./start-api.js')).startApi(config),
+});

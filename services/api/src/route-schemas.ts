@@ -16,22 +16,6 @@ export function json<TSchema extends z.ZodType>(schema: TSchema, description: st
   return { description, content: { 'application/json': { schema } } };
 }
 
-/** What each error code means to a caller of the API, for the OpenAPI document. */
-const ERROR_MEANINGS: Partial<Record<ErrorCode, string>> = {
-  INVALID_REQUEST: 'a parameter, field or body failed validation; `error.field` names it',
-  UNAUTHENTICATED: 'the bearer token is missing, malformed, expired or wrongly signed',
-  FORBIDDEN: 'the token does not cover the collection',
-  NOT_FOUND: 'no such job (finished jobs are kept a week)',
-  TOO_LARGE: 'the file is larger than MAX_UPLOAD_BYTES',
-  UNSUPPORTED_TYPE: 'the bytes are not a PDF, Markdown or UTF-8 text',
-  NO_TEXT: 'the file is empty',
-  INVALID_DOCUMENT: 'the file is an empty PDF',
-  EMBEDDING_FAILED: 'the embeddings endpoint answered with an error; retry',
-  DEPENDENCY_UNAVAILABLE: 'Redis or Chroma does not answer; retry',
-  SHUTTING_DOWN: 'this instance is shutting down; retry (another instance answers)',
-  INTERNAL: 'an unexpected error; the server log has it under the `x-request-id`',
-};
-
 /**
  * Error answers of a route, by the codes it can answer: one response per status (the status from
  * `ERROR_CODES`, the one table that maps codes to statuses), described by its codes.
@@ -45,7 +29,7 @@ export function errorResponses(...codes: ErrorCode[]): Record<number, JsonRespon
   return Object.fromEntries(
     [...byStatus].map(([status, sharing]) => [
       status,
-      json(errorBody, sharing.map((code) => `${code}: ${ERROR_MEANINGS[code] ?? code}`).join('; ')),
+      json(errorBody, sharing.map((code) => `${code}: ${ERROR_CODES[code].description}`).join('; ')),
     ]),
   );
 }

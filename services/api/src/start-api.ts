@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
-import { createLogger, handleProcessSignals, type ApiConfig, type Logger } from '@sluice/core';
+import { type ApiConfig, type Logger } from '@sluice/core';
+import { createLogger, handleProcessSignals } from '@sluice/core/process';
 import { openApiDependencies } from './api-dependencies.js';
 import { ApiLifecycle } from './api-lifecycle.js';
 import { createApiServer } from './api-server.js';

@@ -1,24 +1,15 @@
+import { INGEST_QUEUE, type WorkerConfig } from '@sluice/core';
 import {
-  DocumentLock,
-  DocumentQueue,
-  INGEST_QUEUE,
   WorkerRuntime,
-  checkEvictionPolicy,
   createLogger,
-  createRedisConnection,
   createWorkerMetrics,
   runWorkerProcess,
   runtimeOptionsFromConfig,
-  type WorkerConfig,
   type WorkerProcess,
-} from '@sluice/core';
-import {
-  ChromaStore,
-  IngestPipeline,
-  closePdfLoader,
-  createEmbedder,
-  registerDocumentHandlers,
-} from '@sluice/ingest';
+} from '@sluice/core/process';
+import { DocumentLock, DocumentQueue, checkEvictionPolicy, createRedisConnection } from '@sluice/core/queue';
+import { ChromaStore, DocumentPlanner, IngestPipeline, PdfParsePool, createEmbedder } from '@sluice/ingest';
+import { registerDocumentHandlers } from './document-handlers.js';
 
 /** Options for {@link startWorker} beyond the configuration. */
 export interface StartWorkerOptions {
@@ -51,13 +42,15 @@ export async function startWorker(
   // An OpenAI-compatible embedder learns its vector length from its first answer (0 until then).
   const store = new ChromaStore({ url: config.CHROMA_URL, dimensions: embedder.dimensions || undefined });
   const documents = new DocumentQueue({ connection, prefix: config.SLUICE_PREFIX });
-  const pipeline = new IngestPipeline({
-    store,
+  const pdfPool = new PdfParsePool();
+  const planner = new DocumentPlanner({
     embedder,
+    pdfPool,
     storageDir: config.STORAGE_DIR,
     split: { chunkSize: config.CHUNK_SIZE, chunkOverlap: config.CHUNK_OVERLAP },
     pdf: { timeoutMs: config.PARSE_TIMEOUT_MS, maxMemoryMb: config.PARSE_MAX_MEMORY_MB },
   });
+  const pipeline = new IngestPipeline({ planner, store, embedder });
   const runtime = new WorkerRuntime({
     ...runtimeOptionsFromConfig(config),
     queue: INGEST_QUEUE,
@@ -88,7 +81,7 @@ export async function startWorker(
     handleSignals: options.handleSignals ?? true,
     onClose: async () => {
       await documents.close();
-      await closePdfLoader();
+      await pdfPool.close();
     },
   });
 }

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { createHealthServer, createLogger, createWorkerMetrics } from '@sluice/core';
+import { createHealthServer, createLogger, createWorkerMetrics } from '@sluice/core/process';
 
 /** @sluice/core's probe and metrics server (the one the worker serves on HEALTH_PORT), on a free port. */
 export interface RunningHealthServer {

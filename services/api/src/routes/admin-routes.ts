@@ -1,7 +1,8 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import { SluiceError, toSluiceError, type DocumentQueue, type TokenClaims } from '@sluice/core';
+import { SluiceError, toSluiceError, type TokenClaims } from '@sluice/core';
+import { type DocumentQueue } from '@sluice/core/queue';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { bearerToken, type TokenVerifier } from '../auth.js';

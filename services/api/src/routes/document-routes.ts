@@ -5,10 +5,10 @@ import {
   docIdSchema,
   metadataSchema,
   type DocumentList,
-  type DocumentQueue,
   type IngestAccepted,
   type IngestTextBody,
 } from '@sluice/core';
+import { type DocumentQueue } from '@sluice/core/queue';
 import { detectDocumentType, type ChromaStore } from '@sluice/ingest';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';

@@ -1,4 +1,5 @@
-import { SluiceError, type DocumentQueue } from '@sluice/core';
+import { SluiceError } from '@sluice/core';
+import { type DocumentQueue } from '@sluice/core/queue';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { assertCovers } from '../auth.js';
 import { jobParams, jobStatus } from '../http-schemas.js';

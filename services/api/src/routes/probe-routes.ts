@@ -1,4 +1,4 @@
-import { runHealthChecks, type HealthCheck } from '@sluice/core';
+import { runHealthChecks, type HealthCheck } from '@sluice/core/process';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { MetricsRegistry } from '../api-dependencies.js';
 import { healthReport, liveReport, textBody } from '../http-schemas.js';

@@ -1,4 +1,4 @@
-import type { DocumentQueue } from '@sluice/core';
+import type { DocumentQueue } from '@sluice/core/queue';
 import type { ChromaStore, Embedder } from '@sluice/ingest';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { assertCovers, type TokenVerifier } from '../auth.js';

@@ -1,6 +1,7 @@
 import { Cluster, Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { createRedisConnection, parseRedisUrl } from './redis-connection.js';
+import { parseRedisUrl } from '../contract/redis-url.js';
+import { createRedisConnection } from './redis-connection.js';
 
 describe('parseRedisUrl', () => {
   it('reads a standalone URL with credentials and a database', () => {

@@ -6,9 +6,12 @@ import { createHash } from 'node:crypto';
  */
 export const PIPELINE_VERSION = 1;
 
-function digest(parts: readonly (string | number)[]): string {
+/**
+ * sha256 (hex) over parts, each length-prefixed so that ("ab","c") and ("a","bc") never collide:
+ * the hash behind every deterministic ID.
+ */
+export function digestParts(parts: readonly (string | number)[]): string {
   const hash = createHash('sha256');
-  // Length-prefix every part so that ("ab","c") and ("a","bc") never collide.
   for (const part of parts) {
     const text = String(part);
     hash.update(`${Buffer.byteLength(text)}:`);
@@ -34,7 +37,7 @@ export interface JobIdInput {
  */
 export function ingestJobId(input: JobIdInput): string {
   const version = input.pipelineVersion ?? PIPELINE_VERSION;
-  return `ing-${digest(['ingest', input.collection, input.docId, input.contentHash, version]).slice(0, 40)}`;
+  return `ing-${digestParts(['ingest', input.collection, input.docId, input.contentHash, version]).slice(0, 40)}`;
 }
 
 /**
@@ -43,41 +46,7 @@ export function ingestJobId(input: JobIdInput): string {
  * same ID, which makes retries of one request safe.
  */
 export function deleteJobId(input: { collection: string; docId: string; nonce: string }): string {
-  return `del-${digest(['delete', input.collection, input.docId, input.nonce]).slice(0, 40)}`;
-}
-
-/** The fields that identify one chunk. */
-export interface ChunkIdInput {
-  collection: string;
-  docId: string;
-  /** {@link pipelineFingerprint} of the settings that produced the chunk. */
-  fingerprint: string;
-  /** The chunk's text, exactly as embedded. */
-  text: string;
-  /** 0 for the first chunk with this text in the document, 1 for the second, and so on. */
-  ordinal: number;
-}
-
-/**
- * Deterministic chunk ID: the same chunk of the same document under the same pipeline always
- * gets the same ID, so an upsert can never duplicate it, and an unchanged chunk of a new
- * version keeps its ID (and its stored embedding).
- */
-export function chunkId(input: ChunkIdInput): string {
-  return `chk-${digest(['chunk', input.collection, input.docId, input.fingerprint, input.text, input.ordinal]).slice(0, 40)}`;
-}
-
-/**
- * Gives each chunk text its ordinal among equal texts in the same document, in order.
- * @returns one ordinal per input text
- */
-export function ordinalsAmongEqual(texts: readonly string[]): number[] {
-  const seen = new Map<string, number>();
-  return texts.map((text) => {
-    const ordinal = seen.get(text) ?? 0;
-    seen.set(text, ordinal + 1);
-    return ordinal;
-  });
+  return `del-${digestParts(['delete', input.collection, input.docId, input.nonce]).slice(0, 40)}`;
 }
 
 /**
@@ -88,7 +57,7 @@ export function pipelineFingerprint(settings: Record<string, string | number | b
   const entries = Object.entries({ pipelineVersion: PIPELINE_VERSION, ...settings }).sort(([a], [b]) =>
     a < b ? -1 : a > b ? 1 : 0,
   );
-  return digest(entries.flat()).slice(0, 16);
+  return digestParts(entries.flat()).slice(0, 16);
 }
 
 /** sha256 of some bytes, hex: a document's `contentHash`. */

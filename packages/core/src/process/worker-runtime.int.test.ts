@@ -1,12 +1,13 @@
 import { Queue, type Job } from 'bullmq';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
-import { uniqueName } from '../../../test/support/names.js';
-import { waitFor } from '../../../test/support/ports.js';
-import { SluiceError, decodeFailure } from './errors.js';
-import { defineJob, enqueue } from './job-definition.js';
+import { uniqueName } from '../../../../test/support/names.js';
+import { waitFor } from '../../../../test/support/ports.js';
+import { SluiceError, decodeFailure } from '../contract/errors.js';
+import { defineJob } from '../contract/job-definition.js';
+import { enqueue } from '../queue/enqueue.js';
 import { createLogger } from './logger.js';
-import { createRedisConnection } from './redis-connection.js';
+import { createRedisConnection } from '../queue/redis-connection.js';
 import { WorkerRuntime, type WorkerRuntimeOptions } from './worker-runtime.js';
 
 const QUEUE = 'work';

@@ -1,52 +1,21 @@
 import { Job, Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
-import { z } from 'zod';
-import { ERROR_CODES, decodeFailure } from './errors.js';
-import { deleteJobId, ingestJobId } from './ids.js';
-import { enqueue, parsePayload } from './job-definition.js';
+import { DEFAULT_PREFIX } from '../contract/config.js';
+import { ERROR_CODES, decodeFailure } from '../contract/errors.js';
+import { deleteJobId, ingestJobId } from '../contract/job-id.js';
+import { parsePayload, type PayloadInputOf } from '../contract/job-definition.js';
+import { enqueue } from './enqueue.js';
 import {
   INGEST_QUEUE,
   deleteDocumentJob,
   documentJobResultSchema,
   ingestDocumentJob,
   type DeleteDocumentPayload,
-} from './document-jobs.js';
+} from '../contract/document-jobs.js';
+import { jobStatusSchema, type IngestAccepted, type JobStatus } from '../contract/api-contract.js';
 
-/** What a caller gives to enqueue an ingest: the payload without its sequence number. */
-export type IngestRequest = z.input<typeof ingestDocumentJob.payload>;
-
-/** Answer to an ingest request (SPEC: 202 `{ jobId, docId, contentHash, deduplicated }`). */
-export interface IngestAccepted {
-  jobId: string;
-  docId: string;
-  contentHash: string;
-  /** True when this exact version was already queued, running, or indexed: no new work. */
-  deduplicated: boolean;
-}
-
-/** A job's state as the API and SDK report it. */
-export const jobStatusSchema = z.object({
-  jobId: z.string(),
-  name: z.string(),
-  state: z.enum([
-    'waiting',
-    'active',
-    'completed',
-    'failed',
-    'delayed',
-    'prioritized',
-    'waiting-children',
-    'unknown',
-  ]),
-  progress: z.union([z.number(), z.record(z.string(), z.unknown())]),
-  /** Attempts made so far (preemptions are not attempts). */
-  attempts: z.number().int(),
-  result: documentJobResultSchema.optional(),
-  error: z.object({ code: z.string(), message: z.string() }).optional(),
-});
-
-/** A job's state as the API and SDK report it. */
-export type JobStatus = z.infer<typeof jobStatusSchema>;
+/** What a caller gives to enqueue an ingest. */
+export type IngestRequest = PayloadInputOf<typeof ingestDocumentJob>;
 
 /** The `version` recorded when a document's removal was submitted. */
 export const DELETED = 'deleted';
@@ -98,7 +67,7 @@ export class DocumentQueue {
 
   constructor(options: DocumentQueueOptions) {
     this.#connection = options.connection;
-    this.#prefix = options.prefix ?? 'sluice';
+    this.#prefix = options.prefix ?? DEFAULT_PREFIX;
     this.queue = new Queue(INGEST_QUEUE, { connection: options.connection, prefix: this.#prefix });
   }
 

@@ -1,6 +1,7 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
-import { SluiceError } from './errors.js';
+import { SluiceError } from '../contract/errors.js';
+import { parseRedisUrl } from '../contract/redis-url.js';
 
 /**
  * `worker`: long-lived blocking connections for BullMQ workers and queue events; commands wait
@@ -86,40 +87,6 @@ export function createRedisConnection(options: RedisConnectionOptions): Redis | 
     default:
       throw new SluiceError('CONFIG_INVALID', `REDIS_URL: unsupported protocol ${parsed.protocol}`);
   }
-}
-
-interface ParsedRedisUrl {
-  protocol: string;
-  username: string | undefined;
-  password: string | undefined;
-  /** `host:port[,host:port…]` */
-  hosts: string;
-  /** What follows the first `/` after the hosts: a db number, or a Sentinel master name. */
-  path: string;
-}
-
-/**
- * Splits a Redis URL by hand: WHATWG `URL` rejects the host lists of Cluster and Sentinel URLs
- * (`redis+cluster://a:7000,b:7001`).
- */
-export function parseRedisUrl(url: string): ParsedRedisUrl {
-  const match = /^([a-z+]+:)\/\/(?:([^@/]*)@)?([^/?#]*)(?:\/([^?#]*))?/i.exec(url);
-  if (!match) throw new SluiceError('CONFIG_INVALID', `REDIS_URL: not a Redis URL: ${url}`);
-  const [, protocol = '', userinfo, hosts = '', path = ''] = match;
-  const colon = userinfo?.indexOf(':') ?? -1;
-  const decode = (part: string | undefined) => (part ? decodeURIComponent(part) : undefined);
-  return {
-    protocol: protocol.toLowerCase(),
-    username: decode(colon >= 0 ? userinfo?.slice(0, colon) : userinfo),
-    password: decode(colon >= 0 ? userinfo?.slice(colon + 1) : undefined),
-    hosts,
-    path,
-  };
-}
-
-/** Whether a URL names a Redis Cluster. */
-export function isClusterUrl(url: string): boolean {
-  return /^rediss?\+cluster:/.test(url);
 }
 
 /**

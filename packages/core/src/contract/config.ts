@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SluiceError } from './errors.js';
+import { isClusterUrl, isHashTagPrefix } from './redis-url.js';
 
 const int = (min: number) => z.coerce.number().int().min(min);
 const bool = z
@@ -9,6 +10,9 @@ const url = (protocols: readonly string[]) =>
   z.url().refine((value) => protocols.some((p) => value.startsWith(`${p}//`)), {
     message: `must start with ${protocols.map((p) => `${p}//`).join(' or ')}`,
   });
+
+/** The BullMQ key prefix when `SLUICE_PREFIX` is not set. */
+export const DEFAULT_PREFIX = 'sluice';
 
 /**
  * Variables every Sluice process reads. Names, defaults and meanings are SPEC.md's
@@ -26,7 +30,7 @@ export const commonEnvShape = {
   SLUICE_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_{}-]+$/, 'letters, digits, _, -, { and } only')
-    .default('sluice'),
+    .default(DEFAULT_PREFIX),
   /** Chroma server. @defaultValue `http://127.0.0.1:8000` */
   CHROMA_URL: url(['http:', 'https:']).default('http://127.0.0.1:8000'),
   /** Uploaded files, shared by API and workers. @defaultValue `./data/uploads` */
@@ -51,14 +55,35 @@ export const commonEnvShape = {
   SLUICE_RELEASE: z.string().min(1).default('dev'),
 };
 
+/**
+ * Defaults of the worker runtime, one value each: the worker's config schema, `WorkerRuntime` and
+ * the deploy policy tests (grace periods) all read them from here.
+ */
+export const RUNTIME_DEFAULTS = {
+  /** Jobs one worker process runs at once (`WORKER_CONCURRENCY`). */
+  concurrency: 4,
+  /** After SIGTERM, how long in-flight jobs may run before they are preempted (`DRAIN_TIMEOUT_MS`). */
+  drainTimeoutMs: 20_000,
+  /** After preemption, how long handlers get to reach their next safe point. */
+  abortGraceMs: 5_000,
+  /** BullMQ lock duration (`LOCK_DURATION_MS`). */
+  lockDurationMs: 10_000,
+  /** BullMQ stalled-check interval (`STALLED_INTERVAL_MS`). */
+  stalledIntervalMs: 4_000,
+  /** Stalls (lost locks) a job survives before it fails (`MAX_STALLED_COUNT`). */
+  maxStalledCount: 5,
+  /** Preemptions a job survives without spending an attempt (`MAX_PREEMPTIONS`). */
+  maxPreemptions: 10,
+} as const;
+
 /** Variables the worker process reads. */
 export const workerEnvSchema = z
   .object({
     ...commonEnvShape,
     /** Jobs one worker process runs at once. @defaultValue 4 */
-    WORKER_CONCURRENCY: int(1).max(256).default(4),
+    WORKER_CONCURRENCY: int(1).max(256).default(RUNTIME_DEFAULTS.concurrency),
     /** After SIGTERM, how long in-flight jobs may run before they are preempted. @defaultValue 20000 */
-    DRAIN_TIMEOUT_MS: int(0).default(20000),
+    DRAIN_TIMEOUT_MS: int(0).default(RUNTIME_DEFAULTS.drainTimeoutMs),
     /** A parse that runs longer is stopped; the job fails with `PARSE_TIMEOUT`. @defaultValue 120000 */
     PARSE_TIMEOUT_MS: int(100).default(120000),
     /** Memory cap of the PDF parser thread (old generation), in MiB. @defaultValue 1024 */
@@ -66,13 +91,13 @@ export const workerEnvSchema = z
     /** Probe and metrics port. @defaultValue 3002 */
     HEALTH_PORT: int(0).max(65535).default(3002),
     /** BullMQ lock duration; see `WorkerRuntimeOptions.lockDurationMs`. @defaultValue 10000 */
-    LOCK_DURATION_MS: int(1000).default(10000),
+    LOCK_DURATION_MS: int(1000).default(RUNTIME_DEFAULTS.lockDurationMs),
     /** BullMQ stalled-check interval. @defaultValue 4000 */
-    STALLED_INTERVAL_MS: int(500).default(4000),
+    STALLED_INTERVAL_MS: int(500).default(RUNTIME_DEFAULTS.stalledIntervalMs),
     /** Stalls (lost locks) a job survives before it fails. @defaultValue 5 */
-    MAX_STALLED_COUNT: int(0).default(5),
+    MAX_STALLED_COUNT: int(0).default(RUNTIME_DEFAULTS.maxStalledCount),
     /** Preemptions a job survives without spending an attempt. @defaultValue 10 */
-    MAX_PREEMPTIONS: int(0).default(10),
+    MAX_PREEMPTIONS: int(0).default(RUNTIME_DEFAULTS.maxPreemptions),
   })
   .superRefine(requireOpenAiSettings)
   .superRefine(requireClusterPrefix);
@@ -107,7 +132,7 @@ export const apiEnvSchema = z
   });
 
 function requireClusterPrefix(env: { REDIS_URL: string; SLUICE_PREFIX: string }, ctx: z.RefinementCtx): void {
-  if (/^rediss?\+cluster:/.test(env.REDIS_URL) && !/^\{[^}]+\}/.test(env.SLUICE_PREFIX)) {
+  if (isClusterUrl(env.REDIS_URL) && !isHashTagPrefix(env.SLUICE_PREFIX)) {
     ctx.addIssue({
       code: 'custom',
       path: ['SLUICE_PREFIX'],

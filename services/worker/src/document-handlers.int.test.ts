@@ -1,29 +1,28 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, inject, it } from 'vitest';
-import {
-  DocumentLock,
-  DocumentQueue,
-  INGEST_QUEUE,
-  WorkerRuntime,
-  createLogger,
-  createRedisConnection,
-  type IngestRequest,
-  type IngestDocumentPayload,
-} from '@sluice/core';
+import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
+import { INGEST_QUEUE, type IngestDocumentPayload } from '@sluice/core';
+import { DocumentLock, DocumentQueue, createRedisConnection, type IngestRequest } from '@sluice/core/queue';
+import { WorkerRuntime, createLogger } from '@sluice/core/process';
 import { corpusPath, inlineText, stageFile } from '../../../test/support/documents.js';
 import { uniqueName } from '../../../test/support/names.js';
 import { waitFor } from '../../../test/support/ports.js';
-import { ChromaStore } from './chroma-store.js';
+import {
+  ChromaStore,
+  DocumentPlanner,
+  HashEmbedder,
+  IngestPipeline,
+  PdfParsePool,
+  type Embedder,
+} from '@sluice/ingest';
 import { registerDocumentHandlers } from './document-handlers.js';
-import { HashEmbedder } from './hash-embedder.js';
-import { IngestPipeline } from './pipeline.js';
-import type { Embedder } from './types.js';
 
 const redisUrl = inject('redisUrl');
 const chromaUrl = inject('chromaUrl');
 const logger = createLogger({ name: 'test', level: 'silent' });
+const pdfPool = new PdfParsePool();
+afterAll(() => pdfPool.close());
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()?.();
@@ -59,14 +58,15 @@ function setup() {
     connection.disconnect();
   });
   const storage = async () => (storageDir ||= await mkdtemp(join(tmpdir(), 'sluice-storage-')));
-  const pipelineFor = async (embedder: Embedder, batchSize = 256) =>
-    new IngestPipeline({
-      store,
+  const plannerFor = async (embedder: Embedder) =>
+    new DocumentPlanner({
       embedder,
+      pdfPool,
       storageDir: await storage(),
-      batchSize,
       split: { chunkSize: 1000, chunkOverlap: 200 },
     });
+  const pipelineFor = async (embedder: Embedder, batchSize = 256) =>
+    new IngestPipeline({ planner: await plannerFor(embedder), store, embedder, batchSize });
 
   const worker = async (
     embedder: Embedder,
@@ -106,10 +106,22 @@ function setup() {
     return new Set(all.ids);
   };
   const expectedIds = async (request: IngestRequest) => {
-    const plan = await (await pipelineFor(new HashEmbedder())).plan(request as IngestDocumentPayload);
+    const plan = await (await plannerFor(new HashEmbedder())).plan(request as IngestDocumentPayload);
     return new Set(plan.chunks.map((c) => c.id));
   };
-  return { prefix, collection, documents, store, storage, worker, finished, storedIds, expectedIds };
+  return {
+    prefix,
+    collection,
+    documents,
+    store,
+    storage,
+    plannerFor,
+    pipelineFor,
+    worker,
+    finished,
+    storedIds,
+    expectedIds,
+  };
 }
 
 async function markdown(relative: string): Promise<string> {
@@ -134,11 +146,9 @@ describe('ingestion', () => {
     const before = embedder.embedded.length;
     expect(await t.documents.ingest(v1)).toMatchObject({ jobId: first.jobId, deduplicated: true });
     // And a run of the pipeline over an unchanged, already indexed document embeds nothing.
-    const direct = await new IngestPipeline({
-      store: t.store,
-      embedder,
-      storageDir: await t.storage(),
-    }).ingest(
+    const direct = await (
+      await t.pipelineFor(embedder)
+    ).ingest(
       { ...v1, metadata: {} },
       {
         signal: new AbortController().signal,
@@ -206,11 +216,7 @@ describe('ingestion', () => {
     expect((await t.finished(jobId)).state).toBe('completed');
     expect(await t.storedIds()).toEqual(expected);
     // The resumed run embedded exactly what was missing.
-    const plan = await new IngestPipeline({
-      store: t.store,
-      embedder: secondEmbedder.inner,
-      storageDir: await t.storage(),
-    }).plan(request as IngestDocumentPayload);
+    const plan = await (await t.plannerFor(secondEmbedder.inner)).plan(request as IngestDocumentPayload);
     const textsStored = new Set(plan.chunks.filter((c) => storedAtPreemption.has(c.id)).map((c) => c.text));
     expect(secondEmbedder.embedded.filter((text) => textsStored.has(text))).toEqual([]);
     expect(secondEmbedder.embedded.length).toBe(expected.size - storedAtPreemption.size);

@@ -1,9 +1,9 @@
 import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { SluiceError, encodeFailure, toSluiceError } from './errors.js';
-import { parsePayload, type JobDefinition, type PayloadOf } from './job-definition.js';
-import type { WorkerConfig } from './config.js';
+import { SluiceError, encodeFailure, toSluiceError } from '../contract/errors.js';
+import { parsePayload, type JobDefinition, type PayloadOf } from '../contract/job-definition.js';
+import { DEFAULT_PREFIX, RUNTIME_DEFAULTS, type WorkerConfig } from '../contract/config.js';
 import type { WorkerMetrics } from './metrics.js';
 
 /** What a job handler gets besides its payload. */
@@ -123,17 +123,7 @@ export interface DrainResult {
 const PREEMPTED_REASON = new SluiceError('PREEMPTED', 'the worker is draining and its deadline passed');
 
 function resolveOptions(options: WorkerRuntimeOptions): ResolvedWorkerRuntimeOptions {
-  return {
-    prefix: 'sluice',
-    concurrency: 4,
-    drainTimeoutMs: 20_000,
-    abortGraceMs: 5_000,
-    lockDurationMs: 10_000,
-    stalledIntervalMs: 4_000,
-    maxStalledCount: 5,
-    maxPreemptions: 10,
-    ...options,
-  };
+  return { prefix: DEFAULT_PREFIX, ...RUNTIME_DEFAULTS, ...options };
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());

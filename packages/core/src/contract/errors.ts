@@ -1,48 +1,105 @@
 /**
  * Every failure a caller must tell apart has one code here. The table is the single place that
- * says whether a code is worth retrying and which HTTP status it maps to.
+ * says what a code means, whether it is worth retrying and which HTTP status it maps to. Where
+ * several codes share a status, the first one listed is what that status means without a code of
+ * its own ({@link codeForStatus}).
  */
 export const ERROR_CODES = {
-  /** A payload, collection name, docId or field failed validation. */
-  INVALID_REQUEST: { retryable: false, status: 400 },
-  /** Missing, malformed or expired credentials. */
-  UNAUTHENTICATED: { retryable: false, status: 401 },
-  /** Valid credentials that do not cover the resource. */
-  FORBIDDEN: { retryable: false, status: 403 },
-  /** The thing asked for does not exist. */
-  NOT_FOUND: { retryable: false, status: 404 },
-  /** The upload exceeds `MAX_UPLOAD_BYTES`. */
-  TOO_LARGE: { retryable: false, status: 413 },
-  /** The bytes are of a type Sluice does not ingest. */
-  UNSUPPORTED_TYPE: { retryable: false, status: 415 },
-  /** Corrupt, truncated or non-PDF bytes sent as PDF, or a document that cannot be read. */
-  INVALID_DOCUMENT: { retryable: false, status: 422 },
-  /** A PDF that needs a password to open. */
-  ENCRYPTED_DOCUMENT: { retryable: false, status: 422 },
-  /** A document without extractable text (image-only PDF, empty file). */
-  NO_TEXT: { retryable: false, status: 422 },
-  /** Parsing ran past `PARSE_TIMEOUT_MS` or past its memory cap and was stopped. */
-  PARSE_TIMEOUT: { retryable: false, status: 422 },
-  /** The uploaded file named by the job is no longer in `STORAGE_DIR`. */
-  FILE_MISSING: { retryable: false, status: 422 },
-  /** Configuration is invalid; the process stops before doing anything. */
-  CONFIG_INVALID: { retryable: false, status: 500 },
-  /** A dependency (Redis, Chroma, an embeddings endpoint) did not answer. */
-  DEPENDENCY_UNAVAILABLE: { retryable: true, status: 503 },
-  /** An embeddings endpoint answered with an error. */
-  EMBEDDING_FAILED: { retryable: true, status: 502 },
-  /** The job was stopped before it finished (drain deadline, shutdown); it is resumed elsewhere. */
-  PREEMPTED: { retryable: true, status: 503 },
-  /** The wait for a job ran past its deadline. */
-  TIMEOUT: { retryable: true, status: 504 },
-  /** The process is shutting down and takes no new work. */
-  SHUTTING_DOWN: { retryable: true, status: 503 },
-  /** Anything not classified above; retried, since it may be transient. */
-  INTERNAL: { retryable: true, status: 500 },
-} as const satisfies Record<string, { retryable: boolean; status: number }>;
+  INVALID_REQUEST: {
+    retryable: false,
+    status: 400,
+    description: 'a parameter, field, payload or body failed validation; `error.field` names it',
+  },
+  UNAUTHENTICATED: {
+    retryable: false,
+    status: 401,
+    description: 'the bearer token is missing, malformed, expired or wrongly signed',
+  },
+  FORBIDDEN: { retryable: false, status: 403, description: 'the token does not cover the collection' },
+  NOT_FOUND: {
+    retryable: false,
+    status: 404,
+    description: 'the thing asked for does not exist (finished jobs are kept a week)',
+  },
+  TOO_LARGE: { retryable: false, status: 413, description: 'the upload is larger than MAX_UPLOAD_BYTES' },
+  UNSUPPORTED_TYPE: {
+    retryable: false,
+    status: 415,
+    description: 'the bytes are not of a type Sluice ingests (PDF, Markdown, UTF-8 text)',
+  },
+  INVALID_DOCUMENT: {
+    retryable: false,
+    status: 422,
+    description: 'corrupt, truncated or mistyped bytes (a PDF that is not one), or an empty PDF',
+  },
+  ENCRYPTED_DOCUMENT: { retryable: false, status: 422, description: 'the document needs a password to open' },
+  NO_TEXT: {
+    retryable: false,
+    status: 422,
+    description: 'the document has no extractable text (image-only PDF, empty file)',
+  },
+  PARSE_TIMEOUT: {
+    retryable: false,
+    status: 422,
+    description: 'parsing ran past PARSE_TIMEOUT_MS or past its memory cap and was stopped',
+  },
+  FILE_MISSING: {
+    retryable: false,
+    status: 422,
+    description: 'the uploaded file the job names is no longer in storage',
+  },
+  DEPENDENCY_UNAVAILABLE: {
+    retryable: true,
+    status: 503,
+    description: 'a dependency (Redis, Chroma, an embeddings endpoint) does not answer; retry',
+  },
+  EMBEDDING_FAILED: {
+    retryable: true,
+    status: 502,
+    description: 'the embeddings endpoint answered with an error; retry',
+  },
+  PREEMPTED: {
+    retryable: true,
+    status: 503,
+    description: 'the job was stopped before it finished (drain deadline, shutdown) and resumes elsewhere',
+  },
+  TIMEOUT: { retryable: true, status: 504, description: 'the wait for a job ran past its deadline' },
+  SHUTTING_DOWN: {
+    retryable: true,
+    status: 503,
+    description: 'this instance is shutting down and takes no new work; retry (another instance answers)',
+  },
+  INTERNAL: {
+    retryable: true,
+    status: 500,
+    description:
+      'an unexpected error, retried since it may be transient; the server log has it under the `x-request-id`',
+  },
+  CONFIG_INVALID: {
+    retryable: false,
+    status: 500,
+    description: 'the configuration is invalid; the process stops before doing anything',
+  },
+} as const satisfies Record<string, { retryable: boolean; status: number; description: string }>;
 
 /** One of the codes in {@link ERROR_CODES}. */
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Each HTTP status of {@link ERROR_CODES} → the first code listed with it. */
+const CODE_BY_STATUS: ReadonlyMap<number, ErrorCode> = new Map(
+  (Object.entries(ERROR_CODES) as [ErrorCode, { status: number }][])
+    .reverse()
+    .map(([code, { status }]) => [status, code]),
+);
+
+/**
+ * The code an HTTP error status stands for when the answer carries no code of its own (a
+ * framework's or a proxy's answer): the first code {@link ERROR_CODES} lists with that status,
+ * else `INVALID_REQUEST` for a 4xx and `INTERNAL` for anything else.
+ */
+export function codeForStatus(status: number): ErrorCode {
+  return CODE_BY_STATUS.get(status) ?? (status >= 400 && status < 500 ? 'INVALID_REQUEST' : 'INTERNAL');
+}
 
 /** Tells whether a string is a known {@link ErrorCode}. */
 export function isErrorCode(value: unknown): value is ErrorCode {

@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import { ERROR_CODES, type ErrorCode } from './errors.js';
-import { docIdSchema, documentTypeSchema, metadataSchema, MAX_INLINE_TEXT_BYTES } from './document-jobs.js';
+import {
+  MAX_INLINE_TEXT_BYTES,
+  docIdSchema,
+  documentJobResultSchema,
+  documentTypeSchema,
+  metadataSchema,
+} from './document-jobs.js';
 
 /**
  * The HTTP API's request and response bodies: one definition, used by the API to validate and
@@ -31,12 +37,34 @@ export const ingestTextBodySchema = z.object({
   metadata: metadataSchema.optional(),
 });
 
-/** 202 answer to an ingest. */
+/** 202 answer to an ingest (SPEC: `{ jobId, docId, contentHash, deduplicated }`). */
 export const ingestAcceptedSchema = z.object({
   jobId: z.string(),
   docId: z.string(),
   contentHash: z.string(),
+  /** True when this exact version was already queued, running, or indexed: no new work. */
   deduplicated: z.boolean(),
+});
+
+/** A job's state as the API and SDK report it (`GET /v1/jobs/{jobId}`). */
+export const jobStatusSchema = z.object({
+  jobId: z.string(),
+  name: z.string(),
+  state: z.enum([
+    'waiting',
+    'active',
+    'completed',
+    'failed',
+    'delayed',
+    'prioritized',
+    'waiting-children',
+    'unknown',
+  ]),
+  progress: z.union([z.number(), z.record(z.string(), z.unknown())]),
+  /** Attempts made so far (preemptions are not attempts). */
+  attempts: z.number().int(),
+  result: documentJobResultSchema.optional(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
 });
 
 /** `GET /v1/collections/{collection}/documents`. */
@@ -82,6 +110,8 @@ export const tokenClaimsSchema = z.object({
 
 export type ErrorBody = z.infer<typeof errorBodySchema>;
 export type IngestTextBody = z.input<typeof ingestTextBodySchema>;
+export type IngestAccepted = z.infer<typeof ingestAcceptedSchema>;
+export type JobStatus = z.infer<typeof jobStatusSchema>;
 export type DocumentList = z.infer<typeof documentListSchema>;
 export type QueryBody = z.input<typeof queryBodySchema>;
 export type QueryMatch = z.infer<typeof matchSchema>;

@@ -1,14 +1,7 @@
-import {
-  DELETED,
-  deleteDocumentJob,
-  ingestDocumentJob,
-  type DocumentJobResult,
-  type DocumentLock,
-  type DocumentQueue,
-  type JobContext,
-  type WorkerRuntime,
-} from '@sluice/core';
-import type { IngestPipeline } from './pipeline.js';
+import { deleteDocumentJob, ingestDocumentJob, type DocumentJobResult } from '@sluice/core';
+import type { JobContext, WorkerRuntime } from '@sluice/core/process';
+import { DELETED, type DocumentLock, type DocumentQueue } from '@sluice/core/queue';
+import type { IngestPipeline } from '@sluice/ingest';
 
 /** What {@link registerDocumentHandlers} needs. */
 export interface DocumentHandlerOptions {

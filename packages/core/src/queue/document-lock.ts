@@ -1,5 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
-import { INGEST_QUEUE } from './document-jobs.js';
+import { DEFAULT_PREFIX } from '../contract/config.js';
+import { INGEST_QUEUE } from '../contract/document-jobs.js';
 
 // Take the lock when free or already ours (a job resumed after a crash holds it under the same
 // job ID); refresh its expiry either way.
@@ -51,7 +52,7 @@ export class DocumentLock {
 
   constructor(options: DocumentLockOptions) {
     this.#connection = options.connection;
-    this.#prefix = options.prefix ?? 'sluice';
+    this.#prefix = options.prefix ?? DEFAULT_PREFIX;
     this.#ttlMs = options.ttlMs ?? 15_000;
   }
 

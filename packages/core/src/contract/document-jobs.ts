@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { SluiceError } from './errors.js';
 import { validateCollectionName, validateDocId } from './collection-name.js';
+import { DOCUMENT_TYPES } from './document-types.js';
 import { defineJob } from './job-definition.js';
 
 /** The queue every document job travels on. */
@@ -53,7 +54,7 @@ export const metadataSchema = z
     }
   });
 /** Document kinds Sluice ingests. */
-export const documentTypeSchema = z.enum(['pdf', 'text', 'markdown']);
+export const documentTypeSchema = z.enum(DOCUMENT_TYPES);
 
 /** Payload of `ingest-document`. Exactly one of `storageKey` and `text` carries the content. */
 export const ingestDocumentPayload = z

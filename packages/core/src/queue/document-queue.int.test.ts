@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { uniqueName } from '../../../test/support/names.js';
-import { contentHash } from './ids.js';
+import { uniqueName } from '../../../../test/support/names.js';
+import { contentHash } from '../contract/job-id.js';
 import { DocumentQueue } from './document-queue.js';
 import { DocumentLock } from './document-lock.js';
 import { createRedisConnection } from './redis-connection.js';

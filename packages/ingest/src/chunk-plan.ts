@@ -1,0 +1,80 @@
+import type { IngestDocumentPayload } from '@sluice/core';
+import { chunkId, ordinalsAmongEqual } from './chunk-id.js';
+import { toChunkMetadata, type ChunkRecord } from './chunk-store.js';
+import type { Chunk } from './types.js';
+
+/** One chunk with everything needed to write it, but its vector. */
+export interface PlannedChunk {
+  id: string;
+  text: string;
+  metadata: ChunkRecord['metadata'];
+}
+
+/** The chunks a document version yields, before anything is written. */
+export interface DocumentPlan {
+  /** Page count (PDF). */
+  pages?: number;
+  chunks: PlannedChunk[];
+}
+
+/** How a planned version differs from what is stored for its document. */
+export interface ChunkDiff {
+  /** Planned chunks not stored yet: to embed and write, in plan order. */
+  missing: PlannedChunk[];
+  /** Planned chunks already stored. */
+  kept: number;
+  /** Stored chunk IDs the plan does not hold: to delete once the version is written. */
+  stale: string[];
+}
+
+/**
+ * The chunks of one document version, with their deterministic IDs and metadata. Pure: the same
+ * payload, chunks and fingerprint always give the same plan.
+ */
+export function planChunks(
+  payload: IngestDocumentPayload,
+  chunks: readonly Chunk[],
+  fingerprint: string,
+): PlannedChunk[] {
+  const ordinals = ordinalsAmongEqual(chunks.map((c) => c.text));
+  return chunks.map((chunk, i) => ({
+    id: chunkId({
+      collection: payload.collection,
+      docId: payload.docId,
+      fingerprint,
+      text: chunk.text,
+      ordinal: ordinals[i]!,
+    }),
+    text: chunk.text,
+    metadata: chunkMetadata(payload, chunk),
+  }));
+}
+
+/** What a plan needs written and deleted, given the IDs stored for its document. Pure. */
+export function diffChunks(planned: readonly PlannedChunk[], stored: ReadonlySet<string>): ChunkDiff {
+  const keep = new Set(planned.map((c) => c.id));
+  const missing = planned.filter((c) => !stored.has(c.id));
+  return {
+    missing,
+    kept: planned.length - missing.length,
+    stale: [...stored].filter((id) => !keep.has(id)),
+  };
+}
+
+/** A chunk's metadata: the caller's, then Sluice's own keys (which callers may not set). */
+function chunkMetadata(payload: IngestDocumentPayload, chunk: Chunk): ChunkRecord['metadata'] {
+  return {
+    ...toChunkMetadata(payload.metadata),
+    ...toChunkMetadata({
+      collection: payload.collection,
+      contentHash: payload.contentHash,
+      source: payload.source,
+      chunkIndex: chunk.index,
+      page: chunk.page,
+      headingPath: chunk.headingPath,
+      lineStart: chunk.lineStart,
+      lineEnd: chunk.lineEnd,
+    }),
+    docId: payload.docId,
+  };
+}
