@@ -3,9 +3,22 @@ import js from '@eslint/js';
 import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
+/** Packages by what they are; the layer rules below forbid them where they do not belong. */
+const SERVER = ['fastify', '@fastify/*', 'fastify-*', '@bull-board/*', 'prom-client', 'pino'];
+const QUEUE = ['bullmq', 'ioredis'];
+const STORE = ['chromadb', 'pdf-parse', '@langchain/*'];
+const CLI = ['commander', 'cli-progress', 'tinyglobby'];
+
 export default tseslint.config(
   {
-    ignores: ['**/dist/**', '**/node_modules/**', 'data/**', 'coverage/**', 'bench/results/**'],
+    ignores: [
+      '**/dist/**',
+      '**/node_modules/**',
+      'data/**',
+      'coverage/**',
+      'bench/results/**',
+      'test/corpus/**',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
@@ -43,5 +56,88 @@ export default tseslint.config(
       },
     },
   },
+  // Configuration is read once, at the edges (STYLE.md §6): only entry points see process.env.
+  {
+    files: ['packages/*/src/**/*.ts', 'services/*/src/**/*.ts'],
+    ignores: ['**/*.test.ts', '**/main.ts', 'packages/sdk/src/cli.ts'],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'env', message: 'Read configuration in main.ts and pass it down.' },
+      ],
+    },
+  },
+  // The layering, locked in (SPEC.md › Layout; STYLE.md §13): who may load what.
+  ...layer(['packages/core/src/index.ts', 'packages/core/src/contract/**/*.ts'], {
+    packages: [...SERVER, ...QUEUE, ...STORE, '@sluice/*'],
+    relative: ['../queue/*', '../process/*', './queue/*', './process/*'],
+    why: 'the contract needs zod only',
+  }),
+  ...layer(['packages/core/src/queue/**/*.ts'], {
+    packages: [...SERVER, ...STORE, '@sluice/*'],
+    relative: ['../process/*'],
+    why: 'the queue layer needs bullmq and ioredis only',
+  }),
+  ...layer(['packages/core/src/process/**/*.ts'], {
+    packages: [...STORE, '@sluice/*'],
+    relative: [],
+    why: 'core knows nothing of ingestion, the SDK or the services',
+  }),
+  ...layer(['packages/ingest/src/**/*.ts'], {
+    packages: [
+      ...SERVER,
+      ...QUEUE,
+      '@sluice/core/*',
+      '@sluice/sdk',
+      '@sluice/sdk/*',
+      '@sluice/api',
+      '@sluice/worker',
+    ],
+    relative: [],
+    why: 'ingest is a pure library over the contract: no queue, no process runtime',
+  }),
+  ...layer(['packages/sdk/src/**/*.ts'], {
+    ignores: ['packages/sdk/src/redis*.ts', 'packages/sdk/src/upload-storage.ts', 'packages/sdk/src/cli*.ts'],
+    packages: [
+      ...SERVER,
+      ...QUEUE,
+      ...STORE,
+      ...CLI,
+      '@sluice/core/*',
+      '@sluice/ingest',
+      '@sluice/api',
+      '@sluice/worker',
+    ],
+    relative: ['./redis-transport.js', './redis.js', './upload-storage.js', './cli*.js'],
+    why: 'the SDK entry is light: the Redis mode and the CLI load behind their own entry points',
+  }),
   prettier,
 );
+
+/**
+ * Forbids, in `files`, value imports of `packages` and of the `relative` paths (type-only imports
+ * are erased at run time and stay allowed).
+ * @param {string[]} files
+ * @param {{ packages: string[]; relative: string[]; why: string; ignores?: string[] }} rule
+ */
+function layer(files, { packages, relative, why, ignores = [] }) {
+  return [
+    {
+      files,
+      ignores: ['**/*.test.ts', ...ignores],
+      rules: {
+        '@typescript-eslint/no-restricted-imports': [
+          'error',
+          {
+            patterns: [
+              { group: packages, message: `Not in this layer: ${why}.`, allowTypeImports: true },
+              ...(relative.length
+                ? [{ group: relative, message: `Not in this layer: ${why}.`, allowTypeImports: true }]
+                : []),
+            ],
+          },
+        ],
+      },
+    },
+  ];
+}

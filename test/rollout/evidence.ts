@@ -243,18 +243,6 @@ export async function jobOutcomes(documents: DocumentQueue, jobIds: Iterable<str
   return { completed, failed, unfinished, maxAttempts, statuses };
 }
 
-/** Readiness answers that were not 2xx/3xx, per pod, between `from` and `to`. */
-export function notReadyAnswers(pods: readonly Pod[], from: number, to: number): Record<string, number> {
-  const answers: Record<string, number> = {};
-  for (const pod of pods) {
-    const count = pod.probes.filter(
-      (p) => p.at >= from && p.at <= to && (p.status < 200 || p.status >= 400),
-    ).length;
-    if (count) answers[pod.name] = count;
-  }
-  return answers;
-}
-
 /** Jobs a pod's current container is running now, from its log lines (started, not yet ended). */
 export function runningJobs(pod: Pod): Set<string> {
   const running = new Set<string>();

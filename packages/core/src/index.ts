@@ -75,17 +75,16 @@ export type {
   DocumentJobResult,
   IngestDocumentPayload,
 } from './contract/document-jobs.js';
+// The HTTP API's request bodies and its answers.
+export { ingestTextBodySchema, queryBodySchema, tokenClaimsSchema } from './contract/api-contract.js';
 export {
   deleteAcceptedSchema,
   documentListSchema,
   errorBodySchema,
   ingestAcceptedSchema,
-  ingestTextBodySchema,
   jobStatusSchema,
   matchSchema,
-  queryBodySchema,
   queryResultSchema,
-  tokenClaimsSchema,
 } from './contract/api-contract.js';
 export type {
   DocumentList,

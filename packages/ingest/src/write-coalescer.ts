@@ -1,3 +1,5 @@
+import { GroupCommit, type Pending } from './group-commit.js';
+
 /** Options for {@link WriteCoalescer}. */
 export interface WriteCoalescerOptions<TItem> {
   /** Most items in one write. A submission larger than this is written alone. */
@@ -12,13 +14,6 @@ export interface WriteCoalescerOptions<TItem> {
    * this is false (Chroma unreachable, say) reach every submission of the write.
    */
   isolate: (err: unknown) => boolean;
-}
-
-interface Submission<TItem> {
-  items: readonly TItem[];
-  resolve: () => void;
-  /** Rejects with what the write threw (chromadb and the store throw Errors). */
-  reject: (err: Error) => void;
 }
 
 /**
@@ -38,75 +33,41 @@ interface Submission<TItem> {
  */
 export class WriteCoalescer<TItem> {
   readonly #o: WriteCoalescerOptions<TItem>;
-  readonly #waiting: Submission<TItem>[] = [];
-  #writing = false;
+  readonly #writes: GroupCommit<readonly TItem[], void>;
 
   constructor(options: WriteCoalescerOptions<TItem>) {
     this.#o = options;
-  }
-
-  /** Writes `items`, alone or together with other submissions; see the class comment. */
-  submit(items: readonly TItem[], signal?: AbortSignal): Promise<void> {
-    signal?.throwIfAborted();
-    if (items.length === 0) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const onAbort = () => {
-        const at = this.#waiting.indexOf(submission);
-        if (at >= 0) this.#waiting.splice(at, 1);
-        // Rejected with exactly what the caller aborted with (an Error or not), as fetch does.
-        settle(() => reject(signal!.reason as Error));
-      };
-      const settle = (finish: () => void) => {
-        if (settled) return;
-        settled = true;
-        signal?.removeEventListener('abort', onAbort);
-        finish();
-      };
-      const submission: Submission<TItem> = {
-        items,
-        resolve: () => settle(resolve),
-        reject: (err) => settle(() => reject(err)),
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.#waiting.push(submission);
-      if (!this.#writing) void this.#drain();
+    this.#writes = new GroupCommit<readonly TItem[], void>({
+      groupSize: (waiting) => this.#groupSize(waiting),
+      flush: (group) => this.#writeGroup(group),
     });
   }
 
-  /** Writes waiting submissions, a group at a time, until none is left. */
-  async #drain(): Promise<void> {
-    this.#writing = true;
-    try {
-      while (this.#waiting.length > 0) {
-        const group = this.#takeGroup();
-        await this.#writeGroup(group);
-      }
-    } finally {
-      this.#writing = false;
-    }
+  /** Writes `items`, alone or together with other submissions; see the class comment. */
+  async submit(items: readonly TItem[], signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    if (items.length === 0) return;
+    await this.#writes.submit(items, signal);
   }
 
   /** The longest run of waiting submissions, in order, that fits one write without repeating a key. */
-  #takeGroup(): Submission<TItem>[] {
-    const group = [this.#waiting.shift()!];
-    let size = group[0]!.items.length;
-    const keys = new Set(group[0]!.items.map(this.#o.key));
-    while (this.#waiting.length > 0) {
-      const next = this.#waiting[0]!;
-      if (size + next.items.length > this.#o.maxItems) break;
-      const nextKeys = next.items.map(this.#o.key);
-      if (nextKeys.some((k) => keys.has(k))) break;
-      for (const k of nextKeys) keys.add(k);
-      size += next.items.length;
-      group.push(this.#waiting.shift()!);
+  #groupSize(waiting: readonly (readonly TItem[])[]): number {
+    let size = 0;
+    const keys = new Set<string>();
+    let count = 0;
+    for (const items of waiting) {
+      const itemKeys = items.map(this.#o.key);
+      if (count > 0 && (size + items.length > this.#o.maxItems || itemKeys.some((k) => keys.has(k)))) break;
+      for (const k of itemKeys) keys.add(k);
+      size += items.length;
+      count += 1;
     }
-    return group;
+    return count;
   }
 
-  async #writeGroup(group: Submission<TItem>[]): Promise<void> {
+  async #writeGroup(group: Pending<readonly TItem[], void>[]): Promise<void> {
     try {
-      await this.#o.write(group.flatMap((s) => s.items));
+      await this.#o.write(group.flatMap((s) => s.input));
       for (const s of group) s.resolve();
     } catch (err) {
       if (group.length === 1 || !this.#o.isolate(err)) {
@@ -115,7 +76,7 @@ export class WriteCoalescer<TItem> {
       }
       for (const s of group) {
         try {
-          await this.#o.write([...s.items]);
+          await this.#o.write([...s.input]);
           s.resolve();
         } catch (own) {
           s.reject(own as Error);

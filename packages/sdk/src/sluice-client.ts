@@ -1,13 +1,5 @@
-import {
-  collectionSchema,
-  docIdSchema,
-  queryBodySchema,
-  type DocumentJobResult,
-  type DocumentList,
-  type IngestAccepted,
-  type JobStatus,
-  type QueryResult,
-} from '@sluice/core';
+import { collectionSchema, docIdSchema, queryBodySchema } from '@sluice/core';
+import type { DocumentJobResult, DocumentList, IngestAccepted, JobStatus, QueryResult } from '@sluice/core';
 import { z } from 'zod';
 import { resolveDocument, type IngestOptions } from './document-input.js';
 import { HttpTransport } from './http-transport.js';

@@ -44,7 +44,6 @@ export function openApiDependencies(config: ApiConfig, logger: Logger): ApiDepen
     logger,
     connectionName: 'sluice-api',
   });
-  redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis error'));
   const documents = new DocumentQueue({ connection: redis, prefix: config.SLUICE_PREFIX });
   const embedder = createEmbedder(config);
   const store = new ChromaStore({ url: config.CHROMA_URL, dimensions: embedder.dimensions });

@@ -36,7 +36,6 @@ export async function startWorker(
     logger,
     connectionName: 'sluice-worker',
   });
-  connection.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis error'));
   const metrics = createWorkerMetrics(config.SLUICE_RELEASE);
   const embedder = createEmbedder(config);
   // An OpenAI-compatible embedder learns its vector length from its first answer (0 until then).

@@ -22,7 +22,7 @@ export interface RedisConnectionOptions {
   role: RedisRole;
   /** Connection name shown by `CLIENT LIST`. */
   connectionName?: string;
-  /** Receives reconnect warnings; silent without it. */
+  /** Receives reconnect warnings and connection errors; silent without it. */
   logger?: Logger;
 }
 
@@ -47,9 +47,18 @@ function hostsOf(list: string): { host: string; port: number }[] {
 
 /**
  * The one factory for Redis connections: standalone, TLS, Cluster and Sentinel, reconnecting with
- * backoff. Every BullMQ queue, worker and event stream in Sluice gets its connection here.
+ * backoff. Every BullMQ queue, worker and event stream in Sluice gets its connection here. With a
+ * logger, connection errors are logged as warnings (and never crash the process as unhandled
+ * `error` events).
  */
 export function createRedisConnection(options: RedisConnectionOptions): Redis | Cluster {
+  const connection = openConnection(options);
+  const { logger } = options;
+  if (logger) connection.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis error'));
+  return connection;
+}
+
+function openConnection(options: RedisConnectionOptions): Redis | Cluster {
   const parsed = parseRedisUrl(options.url);
   const tls = parsed.protocol.startsWith('rediss') ? {} : undefined;
   const auth = { username: parsed.username, password: parsed.password };
