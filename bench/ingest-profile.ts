@@ -11,7 +11,7 @@
  * 4. optionally (`cpuProfile`), a real worker process under `node --cpu-prof`, its CPU time by
  *    module.
  */
-import { readdir, readFile, mkdtemp, rm, mkdir } from 'node:fs/promises';
+import { readdir, readFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -46,6 +46,7 @@ import { startChroma } from '../test/support/chroma.js';
 import { stageFile } from '../test/support/documents.js';
 import { uniqueName } from '../test/support/names.js';
 import { startRedis } from '../test/support/redis.js';
+import { startStack } from '../test/support/stack.js';
 import { chromaClient, dropCollection } from './chroma-audit.js';
 import {
   SPLIT,
@@ -325,12 +326,11 @@ async function workerRun(
   docs: readonly BenchDocument[],
   { concurrency, coalesceWrites, coalesceReads }: WorkerVariant,
   pids: Record<string, number | undefined>,
-  dir: string,
 ): Promise<WorkerProfile> {
-  const prefix = uniqueName('profile');
+  // The run's world (prefix, storage dir), emptied when it ends; the worker runs in this process.
+  await using stack = await startStack({ label: 'profile', redis: redisUrl, chroma: chromaUrl });
+  const { prefix, storageDir } = stack;
   const collection = uniqueName('profile');
-  const storageDir = join(dir, prefix);
-  await mkdir(storageDir, { recursive: true });
   const watch = new Stopwatch();
   const logger = createLogger({ name: 'profile', level: 'info', destination: '/dev/null' });
   const connection = createRedisConnection({ url: redisUrl, role: 'worker' }) as Redis;
@@ -361,7 +361,7 @@ async function workerRun(
       (await queue.ingest(await stageFile(storageDir, doc.path, { collection, docId: doc.docId }))).jobId,
     );
   }
-  const sdk = sluiceClient({ redisUrl, chromaUrl, storageDir, prefix });
+  const sdk = sluiceClient(stack);
   const cpu = new CpuMeter(pids);
   await cpu.start();
   const started = performance.now();
@@ -458,16 +458,13 @@ async function cpuProfileRun(
   docs: readonly BenchDocument[],
   dir: string,
 ): Promise<{ seconds: number; threads: Record<string, number>[] }> {
-  const prefix = uniqueName('cpuprof');
-  const storageDir = join(dir, prefix);
-  const profileDir = join(dir, `${prefix}-profiles`);
-  await mkdir(storageDir, { recursive: true });
-  const env = { redisUrl, chromaUrl, storageDir, prefix };
-  const workers = await startWorkers(env, {
+  await using stack = await startStack({ label: 'cpuprof', redis: redisUrl, chroma: chromaUrl });
+  const profileDir = join(dir, `${stack.name}-profiles`);
+  const workers = await startWorkers(stack, {
     count: 1,
     nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profileDir],
   });
-  const sdk = sluiceClient(env);
+  const sdk = sluiceClient(stack);
   const collection = uniqueName('cpuprof');
   let phase;
   try {
@@ -548,7 +545,7 @@ export async function runProfile(options: ProfileOptions): Promise<Record<string
     const rounds = options.rounds ?? (options.quick ? 1 : 2);
     for (let round = 0; round < rounds; round++) {
       for (const variant of round % 2 ? [...variants].reverse() : variants) {
-        const run = await workerRun(redisUrl, chromaUrl, docs, variant, pids, dir);
+        const run = await workerRun(redisUrl, chromaUrl, docs, variant, pids);
         log(`  ${key(variant)}: ${run.chunksPerSecond.toFixed(0)} chunks/s`);
         workerRuns.push(run);
       }

@@ -6,7 +6,7 @@
  * of the documents changed, 1 vs 2 worker processes, worker memory, and duplicates left after a
  * crash-and-rerun of each contender.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -14,6 +14,7 @@ import { startChroma } from '../test/support/chroma.js';
 import { uniqueName } from '../test/support/names.js';
 import { repoRoot, startNode, type ServiceProcess } from '../test/support/processes.js';
 import { startRedis } from '../test/support/redis.js';
+import { startStack } from '../test/support/stack.js';
 import {
   auditCollection,
   chromaClient,
@@ -46,7 +47,6 @@ import {
   sluiceClient,
   startWorkers,
   type RssSample,
-  type SluiceEnvironment,
 } from './sluice-contender.js';
 import { formatTable, loadAverage, machine, median, summarize, writeResult, type Summary } from './stats.js';
 
@@ -328,12 +328,8 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
   const memory: IngestBenchResult['memory'] = { pdfs: [] };
   const meter = (extra: Record<string, number | undefined> = {}) =>
     new CpuMeter({ chroma: chromaPid, redis: redisPid, ...extra });
-  const sluiceEnv = async (label: string): Promise<SluiceEnvironment> => {
-    const prefix = uniqueName(label);
-    const storageDir = join(tmp, 'storage', prefix);
-    await mkdir(storageDir, { recursive: true });
-    return { redisUrl, chromaUrl, storageDir, prefix };
-  };
+  // Each Sluice run in a world of its own (prefix, storage dir), emptied when the run ends.
+  const sluiceStack = (label: string) => startStack({ label, redis: redisUrl, chroma: chromaUrl });
 
   try {
     // --- Input: the documents, their planned chunks, the changed variant ---
@@ -456,13 +452,13 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
           case 'sluice-2':
           case 'sluice-1-c16': {
             const count = contender === 'sluice-2' ? 2 : 1;
-            const env = await sluiceEnv(`bench-${contender}`);
+            await using stack = await sluiceStack(`bench-${contender}`);
             const workerEnv = {
               ...options.workerEnv,
               ...(contender === 'sluice-1-c16' ? { WORKER_CONCURRENCY: String(TUNED_CONCURRENCY) } : {}),
             };
-            const workers = await startWorkers(env, { count, env: workerEnv });
-            const sdk = sluiceClient(env);
+            const workers = await startWorkers(stack, { count, env: workerEnv });
+            const sdk = sluiceClient(stack);
             try {
               let completed = 0;
               const sampler = new RssSampler(workers.pids, () => completed);
@@ -539,13 +535,13 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
         halfway: number,
       ): Promise<CrashResult> {
         const collection = uniqueName('bench-crash-sluice');
-        const env = await sluiceEnv('bench-crash-sluice');
+        await using stack = await sluiceStack('bench-crash-sluice');
         const workerOptions = {
           count: options.crashWorkers ?? 2,
           ...(options.workerEnv ? { env: options.workerEnv } : {}),
         };
-        const workers = await startWorkers(env, workerOptions);
-        const firstSdk = sluiceClient(env);
+        const workers = await startWorkers(stack, workerOptions);
+        const firstSdk = sluiceClient(stack);
         const jobs = new Map<string, string>();
         let finished = false;
         const firstRun = runSluicePhase(firstSdk, 'first', collection, crashDocs, { jobs }).finally(
@@ -561,8 +557,8 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
           if ((await firstSdk.status(jobId)).state === 'completed') doneBefore.add(docId);
         }
         await firstSdk.close();
-        const secondWorkers = await startWorkers(env, workerOptions);
-        const sdk = sluiceClient(env);
+        const secondWorkers = await startWorkers(stack, workerOptions);
+        const sdk = sluiceClient(stack);
         try {
           const rerun = await runSluicePhase(sdk, 'rerun', collection, crashDocs, {
             waitForDeduplicated: true,
@@ -592,13 +588,13 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
     if (options.parts.includes('memory')) {
       const pdfDocs = await listCorpus({ markdownLimit: 0, pdfs: options.memoryPdfs });
       for (const doc of pdfDocs) {
-        const env = await sluiceEnv('bench-memory-pdf');
+        await using stack = await sluiceStack('bench-memory-pdf');
         const collection = uniqueName('bench-memory-pdf');
-        const workers = await startWorkers(env, {
+        const workers = await startWorkers(stack, {
           count: 1,
           ...(options.workerEnv ? { env: options.workerEnv } : {}),
         });
-        const sdk = sluiceClient(env);
+        const sdk = sluiceClient(stack);
         try {
           const idle = await processMemory(workers.pids[0]!);
           const phase = await runSluicePhase(sdk, 'pdf', collection, [doc]);
@@ -623,13 +619,13 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
       if (options.memoryCorpus) memory.longRun = await longRun(await listCorpus(options.memoryCorpus));
 
       async function longRun(all: BenchDocument[]): Promise<LongRunMemory> {
-        const env = await sluiceEnv('bench-memory-long');
+        await using stack = await sluiceStack('bench-memory-long');
         const collection = uniqueName('bench-memory-long');
-        const workers = await startWorkers(env, {
+        const workers = await startWorkers(stack, {
           count: 1,
           ...(options.workerEnv ? { env: options.workerEnv } : {}),
         });
-        const sdk = sluiceClient(env);
+        const sdk = sluiceClient(stack);
         let completed = 0;
         const sampler = new RssSampler(workers.pids, () => completed);
         try {

@@ -1,25 +1,14 @@
 /**
- * Sluice as a user runs it: real worker processes (`services/worker/dist/main.js`), documents
- * enqueued with the SDK in Redis mode (files copied into the workers' `STORAGE_DIR`), then a wait
- * for every job.
+ * Sluice as a user runs it: real worker processes (`services/worker/dist/main.js`, started by a
+ * test stack), documents enqueued with the SDK in Redis mode (files copied into the workers'
+ * `STORAGE_DIR`), then a wait for every job.
  */
-import { join } from 'node:path';
 import { SluiceClient, type DocumentJobResult } from '@sluice/sdk';
-import { freePort } from '../test/support/ports.js';
-import { repoRoot, startNode, waitForHttp, type ServiceProcess } from '../test/support/processes.js';
+import type { TestStack } from '../test/support/stack.js';
+import type { ServiceProcess } from '../test/support/processes.js';
 import type { PhaseResult } from './contenders.js';
 import type { BenchDocument } from './corpus.js';
 import { processMemory } from './process-stats.js';
-
-/** Where the workers find Redis, Chroma and the uploads. */
-export interface SluiceEnvironment {
-  redisUrl: string;
-  chromaUrl: string;
-  /** The workers' `STORAGE_DIR`; the SDK copies files into it. */
-  storageDir: string;
-  /** `SLUICE_PREFIX` of this run. */
-  prefix: string;
-}
 
 /** Options for {@link startWorkers}. */
 export interface StartWorkersOptions {
@@ -41,42 +30,17 @@ export interface WorkerSet {
   stop(): Promise<void>;
 }
 
-/** Starts worker processes and waits until each reports ready on its health port. */
-export async function startWorkers(env: SluiceEnvironment, options: StartWorkersOptions): Promise<WorkerSet> {
-  const processes: ServiceProcess[] = [];
-  const ports: number[] = [];
-  for (let i = 0; i < options.count; i++) {
-    const port = await freePort();
-    ports.push(port);
-    processes.push(
-      startNode(
-        join(repoRoot, 'services/worker/dist/main.js'),
-        {
-          REDIS_URL: env.redisUrl,
-          CHROMA_URL: env.chromaUrl,
-          SLUICE_PREFIX: env.prefix,
-          STORAGE_DIR: env.storageDir,
-          HEALTH_PORT: String(port),
-          // Production setting: info-level JSON logs on stdout.
-          LOG_LEVEL: 'info',
-          ...options.env,
-        },
-        [],
-        options.nodeArgs ?? [],
-      ),
-    );
-  }
-  try {
-    await Promise.all(ports.map((port) => waitForHttp(`http://127.0.0.1:${port}/api/health`)));
-  } catch (err) {
-    await Promise.all(processes.map((p) => p.stop()));
-    throw new Error(
-      `workers did not get ready:\n${processes.map((p) => p.output().slice(-2000)).join('\n')}`,
-      {
-        cause: err,
-      },
-    );
-  }
+/**
+ * Starts worker processes in a stack's world and waits until each reports ready on its health
+ * port; the stack kills any still running when it is disposed of.
+ */
+export async function startWorkers(stack: TestStack, options: StartWorkersOptions): Promise<WorkerSet> {
+  const processes = await Promise.all(
+    Array.from({ length: options.count }, () =>
+      // Production setting: info-level JSON logs on stdout.
+      stack.startWorker({ LOG_LEVEL: 'info', ...options.env }, { nodeArgs: options.nodeArgs ?? [] }),
+    ),
+  );
   return {
     processes,
     pids: processes.map((p) => p.child.pid!),
@@ -141,9 +105,9 @@ export class RssSampler {
   }
 }
 
-/** A Redis-mode SDK client for an environment. */
-export function sluiceClient(env: SluiceEnvironment): SluiceClient {
-  return new SluiceClient({ redisUrl: env.redisUrl, prefix: env.prefix, storageDir: env.storageDir });
+/** A Redis-mode SDK client for a stack's world. */
+export function sluiceClient(stack: Pick<TestStack, 'redisUrl' | 'prefix' | 'storageDir'>): SluiceClient {
+  return new SluiceClient({ redisUrl: stack.redisUrl, prefix: stack.prefix, storageDir: stack.storageDir });
 }
 
 /** Options for {@link runSluicePhase}. */

@@ -3,20 +3,17 @@ import { connect } from 'node:net';
 import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { corpusPath } from '../support/documents.js';
-import { uniqueName } from '../support/names.js';
 import { waitFor } from '../support/ports.js';
 import { startNode } from '../support/processes.js';
 import {
   API_MAIN,
-  TEST_SECRET,
-  TestClient,
   assertBuilt,
-  createWorld,
   mintToken,
-  startApiProcess,
-  type ApiUnderTest,
-  type TestWorld,
-} from './api-harness.js';
+  startStack,
+  type ApiProcess,
+  type TestStack,
+} from '../support/stack.js';
+import { TestClient } from './api-client.js';
 
 const MiB = 1024 * 1024;
 const LIMIT = 1 * MiB;
@@ -184,27 +181,24 @@ async function sendWithoutListening(
   });
 }
 
-async function residentBytes(api: ApiUnderTest): Promise<number> {
+async function residentBytes(api: ApiProcess): Promise<number> {
   const text = await (await fetch(`${api.url}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith('sluice_process_resident_memory_bytes'));
   return Number(line?.split(' ').pop());
 }
 
 describe('the API refuses bad input with the right status and code', () => {
-  let world: TestWorld;
-  let api: ApiUnderTest;
+  let stack: TestStack;
+  let api: ApiProcess;
   let collection: string;
   let other: string;
   let all: TestClient;
 
   beforeAll(async () => {
-    assertBuilt();
-    world = await createWorld(inject('redisUrl'), inject('chromaUrl'), uniqueName('api-bad'));
-    collection = world.collection(uniqueName('bad'));
-    other = world.collection(uniqueName('other'));
-    api = await startApiProcess({
-      ...world.env,
-      AUTH_JWT_SECRET: TEST_SECRET,
+    stack = await startStack({ label: 'api-bad', redis: inject('redisUrl'), chroma: inject('chromaUrl') });
+    collection = stack.collection('bad');
+    other = stack.collection('other');
+    api = await stack.startApi({
       MAX_UPLOAD_BYTES: String(LIMIT),
       LOG_LEVEL: 'info',
     });
@@ -212,8 +206,7 @@ describe('the API refuses bad input with the right status and code', () => {
   });
 
   afterAll(async () => {
-    await api?.stop();
-    await world?.cleanup();
+    await stack?.stop();
   });
 
   describe('401 UNAUTHENTICATED', () => {
@@ -345,7 +338,7 @@ describe('the API refuses bad input with the right status and code', () => {
       expect(outcome.sent).toBeLessThan(32 * MiB);
       expect(after - before).toBeLessThan(64 * MiB);
       // The partial file was removed; nothing was stored.
-      expect(await readdir(world.storageDir)).toEqual([]);
+      expect(await readdir(stack.storageDir)).toEqual([]);
       console.info(
         `[api 413 chunked, client not listening] answered after ${outcome.ms.toFixed(0)} ms; connection cut by the server after ` +
           `${(outcome.sent / MiB).toFixed(1)} of 100 MiB; RSS ${(before / MiB).toFixed(0)} → ${(after / MiB).toFixed(0)} MiB`,
@@ -521,7 +514,7 @@ describe('the API refuses bad input with the right status and code', () => {
 
 describe('the API process configuration', () => {
   it('refuses to start without AUTH_JWT_SECRET, naming it', async () => {
-    assertBuilt();
+    assertBuilt([API_MAIN]);
     const proc = startNode(API_MAIN, { AUTH_JWT_SECRET: '', AUTH_DISABLED: '', PORT: '0' });
     const { code } = await proc.exited;
     expect(code).not.toBe(0);
@@ -529,19 +522,18 @@ describe('the API process configuration', () => {
   });
 
   it('starts with AUTH_DISABLED=true without a secret, warns, and takes requests without a token', async () => {
-    const world = await createWorld(inject('redisUrl'), inject('chromaUrl'), uniqueName('api-noauth'));
-    const api = await startApiProcess({ ...world.env, AUTH_JWT_SECRET: '', AUTH_DISABLED: 'true' });
-    try {
-      const collection = world.collection(uniqueName('noauth'));
-      const answer = await new TestClient(api.url, undefined).request(
-        'GET',
-        `/v1/collections/${collection}/documents`,
-      );
-      expect(answer.status).toBe(200);
-      expect(api.logs().some((l) => l.level === 40 && String(l.msg).includes('AUTH_DISABLED'))).toBe(true);
-    } finally {
-      await api.stop();
-      await world.cleanup();
-    }
+    await using stack = await startStack({
+      label: 'api-noauth',
+      redis: inject('redisUrl'),
+      chroma: inject('chromaUrl'),
+    });
+    const api = await stack.startApi({ AUTH_JWT_SECRET: '', AUTH_DISABLED: 'true' });
+    const collection = stack.collection('noauth');
+    const answer = await new TestClient(api.url, undefined).request(
+      'GET',
+      `/v1/collections/${collection}/documents`,
+    );
+    expect(answer.status).toBe(200);
+    expect(api.logs().some((l) => l.level === 40 && String(l.msg).includes('AUTH_DISABLED'))).toBe(true);
   });
 });

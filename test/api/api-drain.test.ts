@@ -5,18 +5,8 @@ import { Agent, request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { contentHash } from '@sluice/core';
 import { corpusPath } from '../support/documents.js';
-import { uniqueName } from '../support/names.js';
-import {
-  TEST_SECRET,
-  TestClient,
-  assertBuilt,
-  createWorld,
-  mintToken,
-  newRequestId,
-  startApiProcess,
-  type ApiUnderTest,
-  type TestWorld,
-} from './api-harness.js';
+import { mintToken, startStack, type ApiProcess, type TestStack } from '../support/stack.js';
+import { TestClient, newRequestId } from './api-client.js';
 
 const SHUTDOWN_DELAY_MS = 2000;
 const UPLOADERS = 50;
@@ -64,15 +54,12 @@ function get(
 }
 
 describe('API drain on SIGTERM', () => {
-  let world: TestWorld;
-  let api: ApiUnderTest;
+  let stack: TestStack;
+  let api: ApiProcess;
 
   beforeAll(async () => {
-    assertBuilt();
-    world = await createWorld(inject('redisUrl'), inject('chromaUrl'), uniqueName('api-drain'));
-    api = await startApiProcess({
-      ...world.env,
-      AUTH_JWT_SECRET: TEST_SECRET,
+    stack = await startStack({ label: 'api-drain', redis: inject('redisUrl'), chroma: inject('chromaUrl') });
+    api = await stack.startApi({
       SHUTDOWN_DELAY_MS: String(SHUTDOWN_DELAY_MS),
       // Every request's "incoming request" line tells which requests the server accepted.
       LOG_LEVEL: 'info',
@@ -80,12 +67,11 @@ describe('API drain on SIGTERM', () => {
   });
 
   afterAll(async () => {
-    await api?.stop();
-    await world?.cleanup();
+    await stack?.stop();
   });
 
   it('streams a 40 MiB upload to STORAGE_DIR under its sha256', async () => {
-    const collection = world.collection(uniqueName('big'));
+    const collection = stack.collection('big');
     const client = new TestClient(api.url, mintToken({ collections: [collection] }));
     const bytes = Buffer.concat([Buffer.from('%PDF-1.7\n'), randomBytes(40 * 1024 * 1024)]);
     const rss = async () => {
@@ -101,8 +87,8 @@ describe('API drain on SIGTERM', () => {
     const sha = contentHash(bytes);
     expect(answer.body).toMatchObject({ docId: 'big.pdf', contentHash: sha, deduplicated: false });
     // Stored under its content address, byte for byte; no temporary file left behind.
-    expect(await readdir(world.storageDir)).toEqual([sha]);
-    expect(contentHash(await readFile(join(world.storageDir, sha)))).toBe(sha);
+    expect(await readdir(stack.storageDir)).toEqual([sha]);
+    expect(contentHash(await readFile(join(stack.storageDir, sha)))).toBe(sha);
     console.info(
       `[api upload] 40 MiB in ${ms.toFixed(0)} ms = ${((40 * 1000) / ms).toFixed(0)} MiB/s (client and server on one loaded host); ` +
         `RSS ${(before / 1048576).toFixed(0)} → ${(after / 1048576).toFixed(0)} MiB`,
@@ -110,7 +96,7 @@ describe('API drain on SIGTERM', () => {
   });
 
   it('with 50 uploads in flight and keep-alive clients hammering: every accepted request succeeds, readiness is 503 during the delay, exit 0', async () => {
-    const collection = world.collection(uniqueName('drain'));
+    const collection = stack.collection('drain');
     const token = mintToken({ collections: [collection] });
     const client = new TestClient(api.url, token);
     const seed = await client.request('POST', `/v1/collections/${collection}/documents`, {

@@ -1,23 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { contentHash } from '@sluice/core';
 import { corpusPath } from '../support/documents.js';
-import { uniqueName } from '../support/names.js';
-import type { ServiceProcess } from '../support/processes.js';
-import {
-  TEST_SECRET,
-  TestClient,
-  assertBuilt,
-  createWorld,
-  mintToken,
-  startApiProcess,
-  startWorkerProcess,
-  type ApiUnderTest,
-  type JobAnswer,
-  type TestWorld,
-} from './api-harness.js';
+import { mintToken, startStack, type TestStack } from '../support/stack.js';
+import { TestClient, type JobAnswer } from './api-client.js';
 
 const PDF = corpusPath('pdf/good/bitcoin.pdf');
 
@@ -32,26 +18,19 @@ interface Match {
 }
 
 describe('the API end to end, with a real worker process', () => {
-  let world: TestWorld;
-  let api: ApiUnderTest;
-  let worker: ServiceProcess;
+  let stack: TestStack;
   let client: TestClient;
   let collection: string;
 
   beforeAll(async () => {
-    assertBuilt();
-    world = await createWorld(inject('redisUrl'), inject('chromaUrl'), uniqueName('api-e2e'));
-    collection = world.collection(uniqueName('e2e'));
-    [api, worker] = await Promise.all([
-      startApiProcess({ ...world.env, AUTH_JWT_SECRET: TEST_SECRET }),
-      startWorkerProcess({ ...world.env, WORKER_CONCURRENCY: '2' }),
-    ]);
+    stack = await startStack({ label: 'api-e2e', redis: inject('redisUrl'), chroma: inject('chromaUrl') });
+    collection = stack.collection('e2e');
+    const [api] = await Promise.all([stack.startApi(), stack.startWorker({ WORKER_CONCURRENCY: '2' })]);
     client = new TestClient(api.url, mintToken({ collections: [collection] }));
   });
 
   afterAll(async () => {
-    await Promise.all([api?.stop(), worker?.stop()]);
-    await world?.cleanup();
+    await stack?.stop();
   });
 
   it('uploads a PDF, indexes it, finds it with its page, deduplicates it, lists it and deletes it', async () => {
@@ -108,19 +87,12 @@ describe('the API end to end, with a real worker process', () => {
     expect(again.body).toMatchObject({ jobId, docId: 'bitcoin.pdf', contentHash: sha, deduplicated: true });
     const afterAgain = await client.request<JobAnswer>('GET', `/v1/jobs/${jobId}`);
     expect(afterAgain.body.result).toEqual(done.result);
-    const redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-    const queue = new Queue('ingest', { connection: redis, prefix: world.prefix });
-    try {
-      expect(await queue.getJobCounts('waiting', 'active', 'delayed', 'completed')).toEqual({
-        waiting: 0,
-        active: 0,
-        delayed: 0,
-        completed: 1,
-      });
-    } finally {
-      await queue.close();
-      redis.disconnect();
-    }
+    expect(await stack.queue.getJobCounts('waiting', 'active', 'delayed', 'completed')).toEqual({
+      waiting: 0,
+      active: 0,
+      delayed: 0,
+      completed: 1,
+    });
 
     // The list shows the document, its indexed version and its chunk count.
     const list = await client.request('GET', `/v1/collections/${collection}/documents`);

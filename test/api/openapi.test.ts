@@ -3,8 +3,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { apiEnvSchema, parseEnv } from '@sluice/core';
 import { createLogger } from '@sluice/core/process';
 import { ApiLifecycle, createApiServer, openApiDependencies, type ApiDependencies } from '@sluice/api';
-import { uniqueName } from '../support/names.js';
-import { TEST_SECRET, createWorld, type TestWorld } from './api-harness.js';
+import { startStack, type TestStack } from '../support/stack.js';
 
 interface RegisteredRoute {
   method: string;
@@ -38,14 +37,18 @@ function openApiPath(url: string): string {
 }
 
 describe('the OpenAPI document', () => {
-  let world: TestWorld;
+  let stack: TestStack;
   let dependencies: ApiDependencies;
   let app: ReturnType<typeof createApiServer>;
   const routes: RegisteredRoute[] = [];
 
   beforeAll(async () => {
-    world = await createWorld(inject('redisUrl'), inject('chromaUrl'), uniqueName('api-openapi'));
-    const config = parseEnv(apiEnvSchema, { ...world.env, AUTH_JWT_SECRET: TEST_SECRET, PORT: '0' });
+    stack = await startStack({
+      label: 'api-openapi',
+      redis: inject('redisUrl'),
+      chroma: inject('chromaUrl'),
+    });
+    const config = parseEnv(apiEnvSchema, stack.apiEnv({ PORT: '0' }));
     const logger = createLogger({ name: 'sluice-api-test', level: 'silent' });
     dependencies = openApiDependencies(config, logger);
     app = createApiServer({ config, dependencies, logger, lifecycle: new ApiLifecycle(), version: 'test' });
@@ -59,7 +62,7 @@ describe('the OpenAPI document', () => {
   afterAll(async () => {
     await app?.close();
     await dependencies?.close();
-    await world?.cleanup();
+    await stack?.stop();
   });
 
   async function document(): Promise<OpenApiDocument> {

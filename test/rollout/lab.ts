@@ -1,12 +1,9 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Cluster } from 'ioredis';
-import { isClusterUrl } from '@sluice/core';
 import { DocumentQueue, createRedisConnection, type IngestRequest } from '@sluice/core/queue';
 import { ChromaStore } from '@sluice/ingest';
-import { uniqueName } from '../support/names.js';
+import { API_MAIN, WORKER_MAIN, startStack, type TestStack } from '../support/stack.js';
 import {
   API_DEPLOYMENT,
   WORKER_DEPLOYMENT,
@@ -22,11 +19,6 @@ import { ExpectedChunks, feed, submitSpread, type CorpusSelection, type Submissi
 
 /** Chunks one pipeline batch embeds and writes (IngestPipeline's default): the unit of redone work. */
 export const BATCH_SIZE = 256;
-
-/** The built entry points the pods run (`npx tsc -b` first). */
-export const WORKER_MAIN = 'services/worker/dist/main.js';
-/** The API's built entry point. */
-export const API_MAIN = 'services/api/dist/main.js';
 
 /**
  * How a form of the lab runs. The full form keeps every timing of the manifests and the
@@ -143,9 +135,9 @@ export interface ReportInput {
 }
 
 /**
- * One scenario's world: its own queue prefix, collection and storage directory on the given
- * Redis and Chroma, the Deployments it starts, and their cleanup. Everything it starts is
- * killed by {@link Lab.close}.
+ * One scenario's world, held by a {@link TestStack} (its own queue prefix, storage directory and
+ * collection on the given Redis and Chroma, their environment and clean-up), and the Deployments
+ * it starts. Everything it starts is killed by {@link Lab.close}.
  */
 export class Lab {
   /** Labs opened and not yet closed. */
@@ -153,6 +145,8 @@ export class Lab {
   readonly name: string;
   readonly settings: LabSettings;
   readonly profile: LabProfile;
+  /** The scenario's world: prefix, storage, Redis and Chroma, process environment, clean-up. */
+  readonly stack: TestStack;
   readonly prefix: string;
   readonly collection: string;
   readonly storageDir: string;
@@ -165,25 +159,19 @@ export class Lab {
   readonly startedAt = Date.now();
   readonly #connection: ReturnType<typeof createRedisConnection>;
   readonly #deployments: Deployment[] = [];
-  readonly #cleanups: (() => Promise<unknown>)[] = [];
 
-  private constructor(
-    name: string,
-    settings: LabSettings,
-    storageDir: string,
-    deps: { redisUrl: string; chromaUrl: string },
-  ) {
+  private constructor(name: string, settings: LabSettings, stack: TestStack) {
     this.name = name;
     this.settings = settings;
     this.profile = settings.profile;
-    this.redisUrl = deps.redisUrl;
-    this.chromaUrl = deps.chromaUrl;
-    const label = uniqueName(name);
-    this.prefix = isClusterUrl(deps.redisUrl) ? `{${label}}` : label;
-    this.collection = label;
-    this.storageDir = storageDir;
+    this.stack = stack;
+    this.redisUrl = stack.redisUrl;
+    this.chromaUrl = stack.chromaUrl;
+    this.prefix = stack.prefix;
+    this.collection = stack.collection(name);
+    this.storageDir = stack.storageDir;
     this.#connection = createRedisConnection({
-      url: deps.redisUrl,
+      url: stack.redisUrl,
       role: 'producer',
       connectionName: 'rollout-lab',
     });
@@ -191,32 +179,36 @@ export class Lab {
     this.documents = new DocumentQueue({ connection: this.#connection, prefix: this.prefix });
     // Refused commands surface where the lab calls them; the queue's own copy is noise.
     this.documents.queue.on('error', () => undefined);
-    this.store = new ChromaStore({ url: deps.chromaUrl, dimensions: 384 });
+    this.store = new ChromaStore({ url: stack.chromaUrl, dimensions: 384 });
     this.workerSpec = loadDeploymentSpec(WORKER_DEPLOYMENT);
-    this.expected = new ExpectedChunks(storageDir, this.workerEnv());
+    this.expected = new ExpectedChunks(stack.storageDir, this.workerEnv());
   }
 
   /**
-   * Opens a scenario's world on the settings' Redis and Chroma, or on the ones given, whose
-   * `stop`s then run in {@link Lab.close}, or at once when the world cannot be opened.
+   * Opens a scenario's world on the settings' Redis and Chroma, or on the ones given (a URL, or
+   * `'dedicated'` for a server of the world's own: {@link TestStack.redisServer},
+   * {@link TestStack.chromaServer}). The given `stop`s run in {@link Lab.close}, or at once when
+   * the world cannot be opened.
    */
   static async open(
     name: string,
     settings: LabSettings,
-    deps: { redisUrl?: string; chromaUrl?: string; stop?: readonly (() => Promise<unknown>)[] } = {},
+    deps: { redis?: string; chroma?: string; stop?: readonly (() => Promise<unknown>)[] } = {},
   ): Promise<Lab> {
-    const storageDir = await mkdtemp(join(tmpdir(), `sluice-rollout-${name}-`));
+    let stack: TestStack | undefined;
     try {
-      const lab = new Lab(name, settings, storageDir, {
-        redisUrl: deps.redisUrl ?? settings.redisUrl,
-        chromaUrl: deps.chromaUrl ?? settings.chromaUrl,
+      stack = await startStack({
+        label: name,
+        redis: deps.redis ?? settings.redisUrl,
+        chroma: deps.chroma ?? settings.chromaUrl,
       });
-      for (const stop of deps.stop ?? []) lab.defer(stop);
+      for (const stop of deps.stop ?? []) stack.defer(stop);
+      const lab = new Lab(name, settings, stack);
       Lab.#open.add(lab);
       return lab;
     } catch (err) {
-      await rm(storageDir, { recursive: true, force: true });
-      await Promise.allSettled((deps.stop ?? []).map((stop) => stop()));
+      if (stack) await stack.stop();
+      else await Promise.allSettled((deps.stop ?? []).map((stop) => stop()));
       throw err;
     }
   }
@@ -231,7 +223,7 @@ export class Lab {
 
   /** Runs `cleanup` at the end of {@link Lab.close} (last registered first). */
   defer(cleanup: () => Promise<unknown>): void {
-    this.#cleanups.push(cleanup);
+    this.stack.defer(cleanup);
   }
 
   /** The release marker of version `n`: the manifest's version label, then `-r1`, `-r2`, … */
@@ -239,14 +231,11 @@ export class Lab {
     return n === 0 ? this.workerSpec.version : `${this.workerSpec.version}-r${n}`;
   }
 
-  /** A worker's environment: the manifest's, pointed at this lab's Redis, Chroma, prefix and storage. */
+  /** A worker's environment: the manifest's, pointed at this lab's world by its stack. */
   workerEnv(extra: Readonly<Record<string, string>> = {}): Record<string, string> {
     return {
       ...this.workerSpec.env,
-      REDIS_URL: this.redisUrl,
-      CHROMA_URL: this.chromaUrl,
-      SLUICE_PREFIX: this.prefix,
-      STORAGE_DIR: this.storageDir,
+      ...this.stack.workerEnv(),
       // The per-batch lines are how redone work is measured.
       LOG_LEVEL: 'debug',
       ...this.profile.workerEnv,
@@ -299,7 +288,10 @@ export class Lab {
     return deployment;
   }
 
-  /** The pod template of one API version. */
+  /**
+   * The pod template of one API version: the manifest's environment, pointed at this lab's world
+   * by its stack (whose `AUTH_JWT_SECRET` replaces the manifest Secret's placeholder).
+   */
   apiTemplate(spec: DeploymentSpec, release: string): PodTemplate {
     return {
       release,
@@ -307,11 +299,7 @@ export class Lab {
       env: {
         ...spec.env,
         HOST: '127.0.0.1',
-        REDIS_URL: this.redisUrl,
-        CHROMA_URL: this.chromaUrl,
-        SLUICE_PREFIX: this.prefix,
-        STORAGE_DIR: this.storageDir,
-        LOG_LEVEL: 'warn',
+        ...this.stack.apiEnv({ LOG_LEVEL: 'warn' }),
         ...this.profile.apiEnv,
       },
       portVariable: probedVariable(spec, 'PORT'),
@@ -490,8 +478,9 @@ export class Lab {
   }
 
   /**
-   * Kills every pod, empties the queue, drops the collection, then runs the registered cleanups
-   * (last registered first), which stop what the scenario brought (its own Redis, Chroma, relays).
+   * Kills every pod, then stops the stack: empties the queue, drops the collection, removes the
+   * storage, runs the registered cleanups (last registered first), which stop what the scenario
+   * brought (relays, its Redis Cluster), and stops the world's dedicated Redis and Chroma.
    */
   async close(): Promise<void> {
     Lab.#open.delete(this);
@@ -505,19 +494,9 @@ export class Lab {
         }
       }
     }
-    await this.documents.queue.obliterate({ force: true }).catch(() => undefined);
     await this.documents.close().catch(() => undefined);
-    if (!(this.#connection instanceof Cluster)) {
-      const keys = await this.#connection.keys(`${this.prefix}:*`).catch(() => [] as string[]);
-      if (keys.length) await this.#connection.del(...keys).catch(() => undefined);
-    }
     this.#connection.disconnect();
-    await this.store.dropCollection(this.collection).catch(() => undefined);
-    await rm(this.storageDir, { recursive: true, force: true });
-    while (this.#cleanups.length)
-      await this.#cleanups
-        .pop()?.()
-        .catch(() => undefined);
+    await this.stack.stop();
   }
 
   #observer(extra: PodObserver | undefined): PodObserver {

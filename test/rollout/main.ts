@@ -4,13 +4,12 @@
  * CHROMA_URL), prints the report table and writes it as JSON under test/rollout/results/.
  * Exits 1 when a guarantee did not hold. Needs the services built (`npx tsc -b`).
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startChroma } from '../support/chroma.js';
-import { repoRoot } from '../support/processes.js';
 import { startRedis } from '../support/redis.js';
-import { API_MAIN, Lab, PROFILES, WORKER_MAIN } from './lab.js';
+import { API_MAIN, WORKER_MAIN, assertBuilt } from '../support/stack.js';
+import { Lab, PROFILES } from './lab.js';
 import {
   RESULTS_DIR,
   crashedReport,
@@ -51,11 +50,11 @@ if (values.help) {
   process.exit(0);
 }
 
-for (const main of [WORKER_MAIN, API_MAIN]) {
-  if (!existsSync(join(repoRoot, main))) {
-    console.error(`${main} is missing: run \`npx tsc -b\` first`);
-    process.exit(2);
-  }
+try {
+  assertBuilt([WORKER_MAIN, API_MAIN]);
+} catch (err) {
+  console.error(err instanceof Error ? err.message : String(err));
+  process.exit(2);
 }
 
 const selected = (values.scenario ?? []).flatMap((s) => s.split(',')).filter(Boolean);

@@ -6,7 +6,7 @@ import { startNode, type ServiceProcess } from '../support/processes.js';
 export interface PodTemplate {
   /** The release marker (`SLUICE_RELEASE`): what tells the old version from the new one. */
   readonly release: string;
-  /** The script `node` runs, relative to the repository root. */
+  /** The script `node` runs: absolute, or relative to the repository root. */
   readonly script: string;
   /** The container's environment (the port variable and `SLUICE_RELEASE` are added per pod). */
   readonly env: Readonly<Record<string, string>>;

@@ -1,11 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { IngestRequest } from '@sluice/core/queue';
-import { mintToken } from '../api/api-harness.js';
-import { startChroma } from '../support/chroma.js';
 import { corpusPath, inlineText } from '../support/documents.js';
 import { HOSTILE_PDFS } from '../support/hostile-pdfs.js';
-import { startRedisProcess } from '../support/redis.js';
+import { mintToken } from '../support/stack.js';
 import { startApiLoad } from './api-load.js';
 import { API_DEPLOYMENT, loadDeploymentSpec } from './deployment-spec.js';
 import { runningJobs, workerEvidence, type ExpectedDocument } from './evidence.js';
@@ -233,21 +231,11 @@ const dependencies: Scenario = {
   guarantees: 'G5',
   title: 'Redis restarted (AOF), Chroma restarted and one worker cut off from Redis, all mid-ingest',
   async run(settings) {
-    const started = await Promise.allSettled([startRedisProcess(), startChroma({ dedicated: true })]);
-    const [redisStart, chromaStart] = started;
-    if (redisStart.status === 'rejected' || chromaStart.status === 'rejected') {
-      await Promise.allSettled(started.flatMap((s) => (s.status === 'fulfilled' ? [s.value.stop()] : [])));
-      throw redisStart.status === 'rejected'
-        ? redisStart.reason
-        : (chromaStart as PromiseRejectedResult).reason;
-    }
-    const [redis, chroma] = [redisStart.value, chromaStart.value];
-    const lab = await Lab.open('dependencies', settings, {
-      redisUrl: redis.url,
-      chromaUrl: chroma.url,
-      stop: [() => redis.stop(), () => chroma.stop()],
-    });
+    // A Redis and a Chroma of the scenario's own, to restart.
+    const lab = await Lab.open('dependencies', settings, { redis: 'dedicated', chroma: 'dedicated' });
     try {
+      const redis = lab.stack.redisServer!;
+      const chroma = lab.stack.chromaServer!;
       const short = lab.profile.form === 'short';
       const downMs = short ? 2500 : 10_000;
       const link = await TcpLink.start(redis.url);
@@ -331,8 +319,6 @@ const apiRollout: Scenario = {
     try {
       const short = lab.profile.form === 'short';
       const apiSpec = loadDeploymentSpec(API_DEPLOYMENT);
-      const secret = apiSpec.env.AUTH_JWT_SECRET;
-      if (!secret) throw new Error('the API manifest gives no AUTH_JWT_SECRET');
       // Longer than the short form's 1 s preStop: requests still arrive once SIGTERM came, and
       // the API's own SHUTDOWN_DELAY_MS has to keep serving them.
       const front = await FrontProxy.start({ endpointDelayMs: short ? 1500 : 1000 });
@@ -350,7 +336,7 @@ const apiRollout: Scenario = {
       const files = candidates.filter((f) => indexable.has(f.docId)).slice(0, short ? 40 : 400);
       const stopLoad = startApiLoad({
         url: front.url,
-        token: mintToken({ collections: [lab.collection] }, { secret }),
+        token: mintToken({ collections: [lab.collection] }),
         collection: lab.collection,
         files,
         clients: short ? 3 : 6,
@@ -564,7 +550,7 @@ const redisCluster: Scenario = {
   async run(settings) {
     const cluster = await startRedisCluster(3);
     const lab = await Lab.open('redis-cluster', settings, {
-      redisUrl: cluster.url,
+      redis: cluster.url,
       stop: [() => cluster.stop()],
     });
     try {

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { repoRoot } from '../support/processes.js';
-import { CLI } from './stack.js';
+import { CLI } from '../support/stack.js';
 
 /** What one CLI run printed and how it ended. */
 export interface CliRun {

@@ -3,10 +3,10 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { contentHash, ingestJobId } from '@sluice/core';
 import { createToken } from '@sluice/sdk';
 import { corpusPath } from '../support/documents.js';
-import { uniqueName } from '../support/names.js';
-import { runCli, startCli, type CliRun } from './cli-run.js';
 import { waitFor } from '../support/ports.js';
-import { TEST_SECRET, apiBuilt, createStack, verifyHs256, type TestStack } from './stack.js';
+import { TEST_SECRET, startStack, type TestStack } from '../support/stack.js';
+import { runCli, startCli, type CliRun } from './cli-run.js';
+import { verifyHs256 } from './verify-token.js';
 
 const redisUrl = inject('redisUrl');
 const chromaUrl = inject('chromaUrl');
@@ -29,21 +29,16 @@ function expectNoStack(text: string): void {
 
 describe('sluice CLI, --redis mode, with a real worker', () => {
   let stack: TestStack;
-  const collections: string[] = [];
   let redisArgs: string[];
   beforeAll(async () => {
-    stack = await createStack('sdk-cli', redisUrl, chromaUrl);
+    stack = await startStack({ label: 'sdk-cli', redis: redisUrl, chroma: chromaUrl });
     await stack.startWorker();
     redisArgs = ['--redis', redisUrl, '--prefix', stack.prefix, '--storage-dir', stack.storageDir];
   });
   afterAll(async () => {
-    await stack?.stop(collections);
+    await stack?.stop();
   });
-  const collection = () => {
-    const name = uniqueName('cli');
-    collections.push(name);
-    return name;
-  };
+  const collection = () => stack.collection('cli');
 
   it('ingests a folder of 28 Markdown files with --wait; a second run only deduplicates', async () => {
     const docs = collection();
@@ -113,27 +108,23 @@ describe('sluice CLI, --redis mode, with a real worker', () => {
 
   it('on Ctrl-C stops sending and waiting, leaves the queued jobs, and exits 130', async () => {
     // A prefix no worker serves, so that every job stays waiting.
-    const idle = await createStack('sdk-cli-idle', redisUrl, chromaUrl);
-    try {
-      const args = ['--redis', redisUrl, '--prefix', idle.prefix, '--storage-dir', idle.storageDir];
-      const cli = startCli(['ingest', DOCS, '-c', collection(), '--wait', '--concurrency', '4', ...args]);
-      await waitFor(async () => (await idle.jobCount()) >= 4, {
-        timeoutMs: 20_000,
-        what: 'four queued jobs',
-      });
-      cli.child.kill('SIGINT');
-      const run = await cli.finished;
-      expectExit(run, 130);
-      expect(run.stderr).toContain('interrupted: stopping');
-      expect(run.stdout).toMatch(
-        /28 files into "[^"]+": 0 completed, 0 deduplicated, 0 failed, 4 unfinished, 24 not sent/,
-      );
-      expect(run.stdout).toContain('interrupted: the jobs already queued go on');
-      expect(await idle.jobCount()).toBe(4);
-      expectNoStack(run.stdout + run.stderr);
-    } finally {
-      await idle.stop();
-    }
+    await using idle = await startStack({ label: 'sdk-cli-idle', redis: redisUrl, chroma: chromaUrl });
+    const args = ['--redis', redisUrl, '--prefix', idle.prefix, '--storage-dir', idle.storageDir];
+    const cli = startCli(['ingest', DOCS, '-c', collection(), '--wait', '--concurrency', '4', ...args]);
+    await waitFor(async () => (await idle.jobCount()) >= 4, {
+      timeoutMs: 20_000,
+      what: 'four queued jobs',
+    });
+    cli.child.kill('SIGINT');
+    const run = await cli.finished;
+    expectExit(run, 130);
+    expect(run.stderr).toContain('interrupted: stopping');
+    expect(run.stdout).toMatch(
+      /28 files into "[^"]+": 0 completed, 0 deduplicated, 0 failed, 4 unfinished, 24 not sent/,
+    );
+    expect(run.stdout).toContain('interrupted: the jobs already queued go on');
+    expect(await idle.jobCount()).toBe(4);
+    expectNoStack(run.stdout + run.stderr);
   });
 
   it('exits 2 with a one-line message on usage errors', async () => {
@@ -185,23 +176,22 @@ describe('sluice CLI, --redis mode, with a real worker', () => {
   });
 });
 
-describe.skipIf(!apiBuilt)('sluice CLI, --api mode, with the real API and worker', () => {
+describe('sluice CLI, --api mode, with the real API and worker', () => {
   let stack: TestStack;
+  let apiUrl: string;
   let apiArgs: string[];
-  const collections: string[] = [];
   beforeAll(async () => {
-    stack = await createStack('sdk-cli-api', redisUrl, chromaUrl);
+    stack = await startStack({ label: 'sdk-cli-api', redis: redisUrl, chroma: chromaUrl });
     await stack.startWorker();
-    const url = await stack.startApi();
-    apiArgs = ['--api', url, '--token', await createToken({ secret: TEST_SECRET, collections: '*' })];
+    apiUrl = (await stack.startApi()).url;
+    apiArgs = ['--api', apiUrl, '--token', await createToken({ secret: TEST_SECRET, collections: '*' })];
   });
   afterAll(async () => {
-    await stack?.stop(collections);
+    await stack?.stop();
   });
 
   it('ingests a folder with --wait, re-runs as deduplicated, queries and lists it', async () => {
-    const docs = uniqueName('cli-api');
-    collections.push(docs);
+    const docs = stack.collection('cli-api');
     const first = await runCli(['ingest', DOCS, '-c', docs, '--wait', ...apiArgs]);
     expectExit(first, 0);
     expect(first.stdout).toContain('28 completed, 0 deduplicated, 0 failed');
@@ -228,8 +218,7 @@ describe.skipIf(!apiBuilt)('sluice CLI, --api mode, with the real API and worker
   });
 
   it('exits 1 naming INVALID_DOCUMENT for a non-PDF sent as PDF', async () => {
-    const docs = uniqueName('cli-api-bad');
-    collections.push(docs);
+    const docs = stack.collection('cli-api-bad');
     const run = await runCli([
       'ingest',
       NOT_A_PDF,
@@ -244,7 +233,7 @@ describe.skipIf(!apiBuilt)('sluice CLI, --api mode, with the real API and worker
   });
 
   it('stops early and exits 1 when the token is refused', async () => {
-    const run = await runCli(['ingest', DOCS, '-c', 'docs', '--api', stack.apiUrl!, '--token', 'not-a-jwt']);
+    const run = await runCli(['ingest', DOCS, '-c', 'docs', '--api', apiUrl, '--token', 'not-a-jwt']);
     expectExit(run, 1);
     expect(run.stdout).toMatch(/stopped early: UNAUTHENTICATED/);
     expectNoStack(run.stdout + run.stderr);

@@ -3,8 +3,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { contentHash } from '@sluice/core';
 import { ApiError, JobFailedError, SluiceClient, SluiceError, createToken } from '@sluice/sdk';
 import { corpusPath } from '../support/documents.js';
-import { uniqueName } from '../support/names.js';
-import { TEST_SECRET, apiBuilt, createStack, type TestStack } from './stack.js';
+import { TEST_SECRET, startStack, type TestStack } from '../support/stack.js';
 
 const redisUrl = inject('redisUrl');
 const chromaUrl = inject('chromaUrl');
@@ -22,19 +21,16 @@ async function failure(promise: Promise<unknown>): Promise<SluiceError> {
   return err as SluiceError;
 }
 
-describe.skipIf(!apiBuilt)('SluiceClient in HTTP mode, with the real API and worker', () => {
+describe('SluiceClient in HTTP mode, with the real API and worker', () => {
   let stack: TestStack;
+  let apiUrl: string;
   let sluice: SluiceClient;
-  const collections: string[] = [];
-  const collection = (label: string) => {
-    const name = uniqueName(label);
-    collections.push(name);
-    return name;
-  };
+  const collection = (label: string) => stack.collection(label);
 
   beforeAll(async () => {
-    stack = await createStack('sdk-http', redisUrl, chromaUrl);
-    const [apiUrl] = await Promise.all([stack.startApi(), stack.startWorker()]);
+    stack = await startStack({ label: 'sdk-http', redis: redisUrl, chroma: chromaUrl });
+    const [api] = await Promise.all([stack.startApi(), stack.startWorker()]);
+    apiUrl = api.url;
     sluice = new SluiceClient({
       apiUrl,
       token: await createToken({ secret: TEST_SECRET, collections: '*' }),
@@ -42,7 +38,7 @@ describe.skipIf(!apiBuilt)('SluiceClient in HTTP mode, with the real API and wor
   });
   afterAll(async () => {
     await sluice?.close();
-    await stack?.stop(collections);
+    await stack?.stop();
   });
 
   it('uploads a PDF, waits, finds it by query with its page, lists it; the same upload again is deduplicated', async () => {
@@ -128,9 +124,9 @@ describe.skipIf(!apiBuilt)('SluiceClient in HTTP mode, with the real API and wor
     const docs = collection('http-auth');
     const retries: unknown[] = [];
     const onRetry = (info: unknown) => retries.push(info);
-    const anonymous = new SluiceClient({ apiUrl: stack.apiUrl!, token: 'not-a-jwt', onRetry });
+    const anonymous = new SluiceClient({ apiUrl, token: 'not-a-jwt', onRetry });
     const elsewhere = new SluiceClient({
-      apiUrl: stack.apiUrl!,
+      apiUrl,
       token: await createToken({ secret: TEST_SECRET, collections: ['other-collection'] }),
       onRetry,
     });

@@ -3,8 +3,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { contentHash } from '@sluice/core';
 import { JobFailedError, SluiceClient, SluiceError } from '@sluice/sdk';
 import { corpusPath } from '../support/documents.js';
-import { uniqueName } from '../support/names.js';
-import { createStack, obliterate, type TestStack } from './stack.js';
+import { startStack, type TestStack } from '../support/stack.js';
 
 const redisUrl = inject('redisUrl');
 const chromaUrl = inject('chromaUrl');
@@ -15,22 +14,17 @@ const ENCRYPTED = corpusPath('pdf/hostile/libreoffice-writer-password.pdf');
 
 let stack: TestStack;
 let sluice: SluiceClient;
-const collections: string[] = [];
-const collection = (label: string) => {
-  const name = uniqueName(label);
-  collections.push(name);
-  return name;
-};
+const collection = (label: string) => stack.collection(label);
 
 beforeAll(async () => {
-  stack = await createStack('sdk-redis', redisUrl, chromaUrl);
+  stack = await startStack({ label: 'sdk-redis', redis: redisUrl, chroma: chromaUrl });
   await stack.startWorker();
   sluice = new SluiceClient({ redisUrl, prefix: stack.prefix, storageDir: stack.storageDir });
 });
 
 afterAll(async () => {
   await sluice?.close();
-  await stack?.stop(collections);
+  await stack?.stop();
 });
 
 /** Expects `promise` to reject with a SluiceError of `code`, and returns it. */
@@ -164,15 +158,15 @@ describe('SluiceClient in Redis mode, with a real worker', () => {
 
 describe('SluiceClient.wait in Redis mode', () => {
   // A prefix no worker serves: jobs stay waiting for as long as a test needs.
+  let idleStack: TestStack;
   let idle: SluiceClient;
-  let idlePrefix: string;
-  beforeAll(() => {
-    idlePrefix = uniqueName('sdk-idle');
-    idle = new SluiceClient({ redisUrl, prefix: idlePrefix, storageDir: stack.storageDir });
+  beforeAll(async () => {
+    idleStack = await startStack({ label: 'sdk-idle', redis: redisUrl, chroma: chromaUrl });
+    idle = new SluiceClient({ redisUrl, prefix: idleStack.prefix, storageDir: idleStack.storageDir });
   });
   afterAll(async () => {
     await idle?.close();
-    await obliterate(redisUrl, idlePrefix);
+    await idleStack?.stop();
   });
 
   it('gives up after timeoutMs with TIMEOUT; the job stays queued', async () => {
@@ -203,10 +197,10 @@ describe('SluiceClient.wait in Redis mode', () => {
       text: '# Late\n\nIndexed once a worker comes.',
     });
     const waiting = idle.wait(job.jobId, { timeoutMs: 12_000 });
-    const late = await createStack('sdk-late', redisUrl, chromaUrl);
+    // A worker for the idle prefix arrives only now, and leaves with the test: the next one needs
+    // its jobs to stay waiting again.
+    const late = await idleStack.startWorker();
     try {
-      // A worker for the idle prefix arrives only now.
-      await late.startWorker({ SLUICE_PREFIX: idlePrefix });
       const result = await waiting;
       expect(result.chunks).toBeGreaterThan(0);
     } finally {
@@ -217,7 +211,7 @@ describe('SluiceClient.wait in Redis mode', () => {
   it('answers NOT_FOUND for a job that does not exist, and SHUTTING_DOWN to waits pending at close', async () => {
     await rejection(idle.status('ing-0000'), 'NOT_FOUND');
     await rejection(idle.wait('ing-0000', { timeoutMs: 2000 }), 'NOT_FOUND');
-    const other = new SluiceClient({ redisUrl, prefix: idlePrefix });
+    const other = new SluiceClient({ redisUrl, prefix: idleStack.prefix });
     const job = await other.ingest({ collection: collection('idle'), docId: 'c', text: 'closing' });
     const waiting = rejection(other.wait(job.jobId), 'SHUTTING_DOWN');
     await new Promise((r) => setTimeout(r, 100));

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SluiceError, createToken } from '@sluice/sdk';
-import { TEST_SECRET, verifyHs256 } from './stack.js';
+import { TEST_SECRET } from '../support/stack.js';
+import { verifyHs256 } from './verify-token.js';
 
 async function invalid(promise: Promise<unknown>): Promise<string> {
   const err = await promise.then(

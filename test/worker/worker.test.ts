@@ -1,55 +1,29 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { readdir } from 'node:fs/promises';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { type JobStatus } from '@sluice/core';
 import { DocumentQueue, createRedisConnection, type IngestRequest } from '@sluice/core/queue';
 import { ChromaStore, DocumentPlanner, HashEmbedder, PdfParsePool } from '@sluice/ingest';
 import { corpusPath, stageFile } from '../support/documents.js';
 import { HOSTILE_PDFS } from '../support/hostile-pdfs.js';
-import { uniqueName } from '../support/names.js';
-import { freePort, waitFor } from '../support/ports.js';
-import { startNode, waitForHttp, type ServiceProcess } from '../support/processes.js';
+import { waitFor } from '../support/ports.js';
+import { startStack, type TestStack } from '../support/stack.js';
 
-const WORKER = 'services/worker/dist/main.js';
 const redisUrl = inject('redisUrl');
 const chromaUrl = inject('chromaUrl');
 
-let storageDir: string;
 const connection = createRedisConnection({ url: redisUrl, role: 'worker' });
 const store = new ChromaStore({ url: chromaUrl, dimensions: 384 });
-const started: ServiceProcess[] = [];
-const collections: string[] = [];
-
-beforeAll(async () => {
-  storageDir = await mkdtemp(join(tmpdir(), 'sluice-worker-storage-'));
-});
-afterAll(async () => {
-  await Promise.all(started.map((p) => p.stop()));
-  for (const c of collections) await store.dropCollection(c);
-  await rm(storageDir, { recursive: true, force: true });
+afterAll(() => {
   connection.disconnect();
 });
 
-async function startWorker(prefix: string, env: Record<string, string> = {}) {
-  const healthPort = await freePort();
-  const proc = startNode(WORKER, {
-    REDIS_URL: redisUrl,
-    CHROMA_URL: chromaUrl,
-    SLUICE_PREFIX: prefix,
-    STORAGE_DIR: storageDir,
-    HEALTH_PORT: String(healthPort),
-    LOG_LEVEL: 'warn',
-    ...env,
-  });
-  started.push(proc);
-  const health = `http://127.0.0.1:${healthPort}/api/health`;
-  await waitForHttp(health);
-  return Object.assign(proc, { health });
+/** Each test's own world: prefix, storage dir and collections, removed at its end. */
+function startWorld(label: string): Promise<TestStack> {
+  return startStack({ label, redis: redisUrl, chroma: chromaUrl });
 }
 
-function documentsFor(prefix: string) {
-  return new DocumentQueue({ connection, prefix });
+function documentsFor(stack: TestStack) {
+  return new DocumentQueue({ connection, prefix: stack.prefix });
 }
 
 async function finished(documents: DocumentQueue, jobId: string, timeoutMs = 120_000): Promise<JobStatus> {
@@ -70,7 +44,7 @@ async function chunksOf(collection: string, docId: string) {
 
 const pdfPool = new PdfParsePool();
 afterAll(() => pdfPool.close());
-const expectedPipeline = () =>
+const expectedPipeline = (storageDir: string) =>
   new DocumentPlanner({
     embedder: new HashEmbedder(),
     pdfPool,
@@ -78,8 +52,8 @@ const expectedPipeline = () =>
     split: { chunkSize: 1000, chunkOverlap: 200 },
   });
 
-async function expectedIds(request: IngestRequest): Promise<Set<string>> {
-  const plan = await expectedPipeline().plan({ metadata: {}, ...request });
+async function expectedIds(storageDir: string, request: IngestRequest): Promise<Set<string>> {
+  const plan = await expectedPipeline(storageDir).plan({ metadata: {}, ...request });
   return new Set(plan.chunks.map((c) => c.id));
 }
 
@@ -88,11 +62,11 @@ describe('the worker process', () => {
     'ingests the good PDFs and Markdown, ends every hostile PDF in its code, and keeps going',
     { timeout: 300_000 },
     async () => {
-      const prefix = uniqueName('wk');
-      const collection = uniqueName('corpus');
-      collections.push(collection);
-      const documents = documentsFor(prefix);
-      const worker = await startWorker(prefix, {
+      await using stack = await startWorld('wk');
+      const { storageDir } = stack;
+      const collection = stack.collection('corpus');
+      const documents = documentsFor(stack);
+      const worker = await stack.startWorker({
         WORKER_CONCURRENCY: '2',
         PARSE_TIMEOUT_MS: '10000',
         PARSE_MAX_MEMORY_MB: '512',
@@ -140,7 +114,7 @@ describe('the worker process', () => {
         if (expected !== 'ok') expect(status.attempts, file).toBe(1);
       }
       // The worker survived the bomb and the rest.
-      expect((await fetch(worker.health)).status).toBe(200);
+      expect((await fetch(worker.healthUrl)).status).toBe(200);
       expect(worker.child.exitCode).toBeNull();
 
       for (const [file, { jobId, request }] of good) {
@@ -150,7 +124,7 @@ describe('the worker process', () => {
         expect(status.result!.chunks, file).toBeGreaterThan(0);
         expect(status.result!.pages, file).toBeGreaterThan(0);
         const chunks = await chunksOf(collection, `good/${file}`);
-        expect(new Set(chunks.map((c) => c.id)), file).toEqual(await expectedIds(request));
+        expect(new Set(chunks.map((c) => c.id)), file).toEqual(await expectedIds(storageDir, request));
         for (const chunk of chunks) expect(chunk.metadata.page, file).toBeGreaterThanOrEqual(1);
       }
       for (const [file, jobId] of markdown) {
@@ -176,14 +150,15 @@ describe('the worker process', () => {
     'SIGKILLed mid-document: after recovery the stored chunks are exactly a clean run’s',
     { timeout: 120_000 },
     async () => {
-      const prefix = uniqueName('kill');
-      const collection = uniqueName('kill');
-      collections.push(collection);
-      const documents = documentsFor(prefix);
+      await using stack = await startWorld('kill');
+      const collection = stack.collection('kill');
+      const documents = documentsFor(stack);
       const fastRecovery = { LOCK_DURATION_MS: '2000', STALLED_INTERVAL_MS: '500' };
-      const victim = await startWorker(prefix, fastRecovery);
-      const request = await stageFile(storageDir, corpusPath('pdf/good/freeculture.pdf'), { collection });
-      const expected = await expectedIds(request);
+      const victim = await stack.startWorker(fastRecovery);
+      const request = await stageFile(stack.storageDir, corpusPath('pdf/good/freeculture.pdf'), {
+        collection,
+      });
+      const expected = await expectedIds(stack.storageDir, request);
       const { jobId } = await documents.ingest(request);
       await waitFor(
         async () => {
@@ -198,7 +173,7 @@ describe('the worker process', () => {
       const storedAtKill = (await store.storedChunkIds(collection, request.docId)).size;
       expect(storedAtKill).toBeLessThan(expected.size);
 
-      await startWorker(prefix, fastRecovery);
+      await stack.startWorker(fastRecovery);
       const status = await finished(documents, jobId);
       expect(status.state).toBe('completed');
       expect(await store.storedChunkIds(collection, request.docId)).toEqual(expected);
