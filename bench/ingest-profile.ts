@@ -35,6 +35,7 @@ import {
   splitterSettings,
   type ChunkRecord,
   type ChunkStore,
+  type StoredChunk,
   type DocumentPlan,
   type Embedder,
   type Planner,
@@ -139,11 +140,21 @@ class TimedStore implements ChunkStore {
     });
   }
 
-  storedChunkIds(collection: string, docId: string, signal?: AbortSignal): Promise<Set<string>> {
-    return this.watch.time('chroma read stored IDs', async () => {
+  storedChunks(collection: string, docId: string, signal?: AbortSignal): Promise<Map<string, StoredChunk>> {
+    return this.watch.time('chroma read stored chunks', async () => {
       await this.#count(collection);
-      return this.inner.storedChunkIds(collection, docId, signal);
+      return this.inner.storedChunks(collection, docId, signal);
     });
+  }
+
+  updateMetadata(
+    collection: string,
+    records: Parameters<ChunkStore['updateMetadata']>[1],
+    signal?: AbortSignal,
+  ): Promise<void> {
+    return this.watch.time('chroma update metadata', () =>
+      this.inner.updateMetadata(collection, records, signal),
+    );
   }
 
   deleteIds(collection: string, ids: Iterable<string>, signal?: AbortSignal): Promise<void> {
@@ -298,7 +309,7 @@ async function chromaWrites(
   });
   await measure('one upsert per document + read of stored IDs, 1 writer', async (store, c) => {
     for (const records of perDocument) {
-      await store.storedChunkIds(c, records[0]!.metadata.docId);
+      await store.storedChunks(c, records[0]!.metadata.docId);
       await store.upsert(c, records);
     }
   });
@@ -346,11 +357,7 @@ async function workerRun(
   );
   const pipeline = new IngestPipeline({ planner, store, embedder });
   const runtime = new WorkerRuntime({ queue: INGEST_QUEUE, prefix, connection, logger, concurrency });
-  registerDocumentHandlers(runtime, {
-    pipeline,
-    documents: new DocumentQueue({ connection, prefix }),
-    locks: new DocumentLock({ connection, prefix }),
-  });
+  registerDocumentHandlers(runtime, { pipeline, locks: new DocumentLock({ connection, prefix }) });
   // Enqueue everything first (the SDK's cost is measured by the ingest benchmark), then time the
   // worker alone from start to the last job's end.
   const producer = createRedisConnection({ url: redisUrl, role: 'producer' });

@@ -52,11 +52,14 @@ export function renderNotice(files) {
   return `${lines.join('\n')}\n`;
 }
 
-// A made file that is cut from another corpus file (truncated.pdf) keeps that file's licence.
+// A made file cut or assembled from other corpus files (truncated.pdf, bitcoin-with-cover.pdf)
+// keeps those files' licences.
 function derivedLicence(file, files) {
-  const from = /of (\S+)$/.exec(file.note)?.[1];
-  const origin = from ? files.find((other) => other.path === from) : undefined;
-  return origin ? `${origin.license} (derived from ${origin.path})` : 'CC0-1.0 (made for this corpus)';
+  const origins = [...file.note.matchAll(/\b((?:pdf|markdown|docx|html)\/[^\s,]+\.[a-z]+)/g)]
+    .map((match) => files.find((other) => other.path === match[1]))
+    .filter((origin) => origin !== undefined && origin.license);
+  if (origins.length === 0) return 'CC0-1.0 (made for this corpus)';
+  return origins.map((origin) => `${origin.license} (derived from ${origin.path})`).join(' AND ');
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -57,7 +57,7 @@ describe('the repository is self-contained', () => {
     // A file without a licence of its own is one this project made, and says so.
     for (const row of manifest.filter((r) => r.license === '')) {
       expect(row.source_repo, row.path).toBe('');
-      expect(row.note, row.path).toMatch(/^created: /);
+      expect(row.note, row.path).toMatch(/^created\b/);
     }
     const notice = readFileSync(join(corpusDir, 'NOTICE'), 'utf8');
     expect(notice).toBe((renderNotice as (rows: ManifestRow[]) => string)(manifest));

@@ -458,7 +458,9 @@ const versions: Scenario = {
       const violations = drainViolations([rollout]);
       // What GET /v1/collections/{c}/documents answers: the version the workers recorded as
       // indexed, else the one the chunks' metadata suggests (services/api document-routes.ts).
-      const indexed = await lab.documents.indexedVersions(lab.collection);
+      const indexed = new Map(
+        [...(await lab.documents.indexedRecords(lab.collection))].map(([docId, r]) => [docId, r.contentHash]),
+      );
       const listed = new Map(
         (await lab.store.listDocuments(lab.collection)).map((d) => [d.docId, d.contentHash]),
       );

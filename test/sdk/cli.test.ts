@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { contentHash, ingestJobId } from '@sluice/core';
+import { DocumentQueue, createRedisConnection } from '@sluice/core/queue';
 import { createToken } from '@sluice/sdk';
 import { corpusPath } from '../support/documents.js';
 import { waitFor } from '../support/ports.js';
@@ -39,6 +38,19 @@ describe('sluice CLI, --redis mode, with a real worker', () => {
     await stack?.stop();
   });
   const collection = () => stack.collection('cli');
+  /** The job of a document's latest submission, as Sluice recorded it. */
+  async function latestJob(collectionName: string, docId: string): Promise<string> {
+    const connection = createRedisConnection({ url: redisUrl, role: 'producer' });
+    const documents = new DocumentQueue({ connection, prefix: stack.prefix });
+    try {
+      const latest = await documents.latest(collectionName, docId);
+      if (!latest) throw new Error(`no submission of ${docId}`);
+      return latest.jobId;
+    } finally {
+      await documents.close();
+      connection.disconnect();
+    }
+  }
 
   it('ingests a folder of 28 Markdown files with --wait; a second run only deduplicates', async () => {
     const docs = collection();
@@ -78,20 +90,12 @@ describe('sluice CLI, --redis mode, with a real worker', () => {
     expectNoStack(run.stdout + run.stderr);
 
     // status shows the failed job, and exits 1 for it; a completed one exits 0.
-    const failedJob = ingestJobId({
-      collection: docs,
-      docId: 'pdf/hostile/not-a-pdf.pdf',
-      contentHash: contentHash(await readFile(NOT_A_PDF)),
-    });
+    const failedJob = await latestJob(docs, 'pdf/hostile/not-a-pdf.pdf');
     const failed = await runCli(['status', failedJob, ...redisArgs]);
     expectExit(failed, 1);
     expect(failed.stdout).toContain(`${failedJob}: failed`);
     expect(failed.stdout).toContain('INVALID_DOCUMENT');
-    const okJob = ingestJobId({
-      collection: docs,
-      docId: 'markdown/ru/docs/tutorials/hello-minikube.md',
-      contentHash: contentHash(await readFile(`${TUTORIALS}/hello-minikube.md`)),
-    });
+    const okJob = await latestJob(docs, 'markdown/ru/docs/tutorials/hello-minikube.md');
     const ok = await runCli(['status', okJob, '--json', ...redisArgs]);
     expectExit(ok, 0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ jobId: okJob, state: 'completed' });

@@ -9,6 +9,7 @@ export {
   codeForStatus,
   decodeFailure,
   encodeFailure,
+  isDependencyOutage,
   isErrorCode,
   toSluiceError,
 } from './contract/errors.js';
@@ -18,10 +19,11 @@ export {
   contentHash,
   deleteJobId,
   digestParts,
+  documentVersion,
   ingestJobId,
   pipelineFingerprint,
 } from './contract/job-id.js';
-export type { JobIdInput } from './contract/job-id.js';
+export type { JobIdInput, VersionInput } from './contract/job-id.js';
 export { defineJob, parsePayload } from './contract/job-definition.js';
 export type {
   JobDefinition,

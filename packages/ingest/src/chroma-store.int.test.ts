@@ -1,5 +1,6 @@
 import { SluiceError } from '@sluice/core';
 import { afterEach, describe, expect, inject, it } from 'vitest';
+import { GatedProxy, isChromaWrite } from '../../../test/support/gated-proxy.js';
 import { uniqueName } from '../../../test/support/names.js';
 import { ChromaStore, type ChromaStoreOptions } from './chroma-store.js';
 import type { ChunkRecord } from './chunk-store.js';
@@ -81,7 +82,7 @@ describe('ChromaStore (real Chroma)', () => {
   });
 
   it('upserts idempotently, in batches, and finds, deletes and lists documents', async () => {
-    // A small page size makes storedChunkIds and listDocuments page.
+    // A small page size makes storedChunks and listDocuments page.
     const { store, collection } = setup('lifecycle', { pageSize: 128 });
     const all = records({ alpha: 300, beta: 200, gamma: 100 });
     expect(all).toHaveLength(600);
@@ -91,13 +92,16 @@ describe('ChromaStore (real Chroma)', () => {
     await store.upsert(collection, all);
     expect(await store.count(collection)).toBe(600);
 
-    const alpha = await store.storedChunkIds(collection, 'alpha');
-    expect(alpha).toEqual(new Set(all.filter((r) => r.metadata.docId === 'alpha').map((r) => r.id)));
-    expect((await store.storedChunkIds(collection, 'beta')).size).toBe(200);
-    expect((await store.storedChunkIds(collection, 'nope')).size).toBe(0);
+    const alpha = await store.storedChunks(collection, 'alpha');
+    expect(new Set(alpha.keys())).toEqual(
+      new Set(all.filter((r) => r.metadata.docId === 'alpha').map((r) => r.id)),
+    );
+    expect(alpha.get('alpha-0')?.metadata).toEqual(all.find((r) => r.id === 'alpha-0')?.metadata);
+    expect((await store.storedChunks(collection, 'beta')).size).toBe(200);
+    expect((await store.storedChunks(collection, 'nope')).size).toBe(0);
 
     await store.deleteIds(collection, ['alpha-0', 'alpha-1', 'alpha-299', 'not-stored']);
-    const after = await store.storedChunkIds(collection, 'alpha');
+    const after = await store.storedChunks(collection, 'alpha');
     expect(after.size).toBe(297);
     expect(after.has('alpha-0')).toBe(false);
     expect(after.has('alpha-2')).toBe(true);
@@ -159,7 +163,7 @@ describe('ChromaStore (real Chroma)', () => {
     const { store, collection } = setup('missing');
     expect(await store.query(collection, unitVector(prng(6)), 3)).toEqual([]);
     expect(await store.listDocuments(collection)).toEqual([]);
-    expect(await store.storedChunkIds(collection, 'doc')).toEqual(new Set());
+    expect(await store.storedChunks(collection, 'doc')).toEqual(new Map());
     expect(await store.count(collection)).toBe(0);
     expect(await store.deleteDocument(collection, 'doc')).toBe(0);
     await expect(store.client.getCollection({ name: collection })).rejects.toMatchObject({
@@ -174,7 +178,7 @@ describe('ChromaStore (real Chroma)', () => {
       expect(error.code).toBe('INVALID_REQUEST');
       expect(error.details).toMatchObject({ field: 'collection' });
     }
-    const error = await failure(store.storedChunkIds(uniqueName('names'), 'a\nb'));
+    const error = await failure(store.storedChunks(uniqueName('names'), 'a\nb'));
     expect(error.details).toMatchObject({ field: 'docId' });
   });
 
@@ -211,6 +215,68 @@ describe('ChromaStore (real Chroma)', () => {
     controller.abort(reason);
     await expect(store.upsert(collection, records({ a: 100 }), controller.signal)).rejects.toBe(reason);
     expect(await store.count(collection)).toBe(0);
+  });
+
+  it('cancels a write that is stopped while under way, and settles before it rejects: it never lands later', async () => {
+    const proxy = await GatedProxy.start(chromaUrl);
+    cleanups.push(() => proxy.close());
+    const { store, collection } = setup('cut-off', { url: proxy.url });
+    await store.upsert(collection, records({ first: 1 }));
+    proxy.holdWhen(isChromaWrite);
+    const controller = new AbortController();
+    const reason = new Error('lease lost');
+    const write = store.upsert(collection, records({ late: 3 }, 2), controller.signal);
+    await proxy.held();
+    controller.abort(reason);
+    await expect(write).rejects.toBe(reason);
+    // The slow server gets to the request only now: its client is gone, so it never lands.
+    proxy.release();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(proxy.dropped).toBe(1);
+    expect(proxy.forwarded).toBe(0);
+    expect(await store.count(collection)).toBe(1);
+  });
+
+  it('updates metadata in place, without the vectors, and removes keys the new metadata lacks', async () => {
+    const { store, collection } = setup('update');
+    const [a, b] = records({ doc: 2 }, 3, { page: 1, team: 'sre' });
+    await store.upsert(collection, [a!, b!]);
+    const before = await store.storedChunks(collection, 'doc');
+    await store.updateMetadata(collection, [
+      { id: a!.id, metadata: { ...a!.metadata, page: 2 }, previous: before.get(a!.id)!.metadata },
+      {
+        id: b!.id,
+        metadata: { docId: 'doc', chunkIndex: 1, contentHash: 'new' },
+        previous: before.get(b!.id)!.metadata,
+      },
+    ]);
+    const after = await store.storedChunks(collection, 'doc');
+    expect(after.get(a!.id)?.metadata).toEqual({ ...a!.metadata, page: 2 });
+    expect(after.get(b!.id)?.metadata).toEqual({ docId: 'doc', chunkIndex: 1, contentHash: 'new' });
+    // The vectors are the ones first written: the nearest record to each is itself.
+    expect((await store.query(collection, a!.embedding, 1))[0]?.id).toBe(a!.id);
+    expect((await store.query(collection, b!.embedding, 1))[0]).toMatchObject({
+      id: b!.id,
+      text: b!.document,
+    });
+  });
+
+  it('scans a whole collection page by page, with texts and metadata', async () => {
+    const { store, collection } = setup('scan', { pageSize: 64 });
+    const all = records({ x: 100, y: 50 });
+    await store.upsert(collection, all);
+    const seen = [];
+    for await (const page of store.scan(collection)) seen.push(...page);
+    expect(seen).toHaveLength(150);
+    expect(new Set(seen.map((r) => r.id))).toEqual(new Set(all.map((r) => r.id)));
+    expect(seen.find((r) => r.id === 'y-3')).toEqual({
+      id: 'y-3',
+      text: 'chunk 3 of y',
+      metadata: all.find((r) => r.id === 'y-3')!.metadata,
+    });
+    const empty = [];
+    for await (const page of store.scan(uniqueName('never'))) empty.push(...page);
+    expect(empty).toEqual([]);
   });
 
   it('maps an unreachable Chroma to DEPENDENCY_UNAVAILABLE, keeping the cause', async () => {

@@ -1,6 +1,8 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SluiceError, validateCollectionName, validateDocId } from '@sluice/core';
 import { ChromaClient, type Collection } from 'chromadb';
-import type { ChunkMetadata, ChunkRecord, ChunkStore } from './chunk-store.js';
+import type { ChunkMetadata, ChunkRecord, ChunkStore, StoredChunk } from './chunk-store.js';
 import { ReadCoalescer } from './read-coalescer.js';
 import { WriteCoalescer } from './write-coalescer.js';
 
@@ -61,7 +63,7 @@ export interface ChromaStoreOptions {
    */
   coalesceWrites?: boolean;
   /**
-   * Batched lookups of stored chunk IDs: while one {@link ChromaStore.storedChunkIds} read of a
+   * Batched lookups of stored chunks: while one {@link ChromaStore.storedChunks} read of a
    * collection is in flight, lookups of other documents wait and then go together in one `get`
    * (`docId` `$in` up to 64 documents), for the same reason as `coalesceWrites`.
    * @defaultValue true
@@ -73,9 +75,8 @@ export interface ChromaStoreOptions {
    */
   pageSize?: number;
   /**
-   * Deadline of one Chroma request. The chromadb client takes no per-request signal, so a request
-   * past its deadline is abandoned (not cancelled) and reported as `DEPENDENCY_UNAVAILABLE`.
-   * Writes are idempotent, so an abandoned write that lands later does no harm.
+   * Deadline of one Chroma request: past it the request is cancelled (its HTTP request
+   * aborted) and reported as `DEPENDENCY_UNAVAILABLE`.
    * @defaultValue 60000
    */
   requestTimeoutMs?: number;
@@ -120,7 +121,7 @@ export class ChromaStore implements ChunkStore {
   readonly #options: ResolvedOptions;
   readonly #collections = new Map<string, Promise<Collection>>();
   readonly #writers = new Map<string, WriteCoalescer<ChunkRecord>>();
-  readonly #readers = new Map<string, ReadCoalescer<string, Set<string>>>();
+  readonly #readers = new Map<string, ReadCoalescer<string, Map<string, StoredChunk>>>();
   #batchSize: Promise<number> | undefined;
 
   constructor(options: ChromaStoreOptions) {
@@ -144,6 +145,12 @@ export class ChromaStore implements ChunkStore {
       port: url.port ? Number(url.port) : ssl ? 443 : 80,
       ssl,
       ...(this.#options.headers ? { headers: this.#options.headers } : {}),
+    });
+    // chromadb takes no per-call signal; each call's own signal reaches its HTTP request here, so
+    // that a call that is stopped really cancels its request instead of leaving it running.
+    (this.client as unknown as ChromaInternals).apiClient.interceptors.request.use((request) => {
+      const signal = REQUEST_SIGNAL.getStore();
+      return signal ? new Request(request, { signal }) : request;
     });
   }
 
@@ -256,9 +263,9 @@ export class ChromaStore implements ChunkStore {
     if (!writer) {
       writer = new WriteCoalescer<ChunkRecord>({
         maxItems,
-        // A shared write belongs to no single caller, so no caller's signal stops it; each
-        // caller stops waiting on its own signal, and the request deadline still applies.
-        write: (batch) => this.#upsertNow(collection, batch, undefined),
+        // A shared write is cancelled when any of its callers' signals aborts (their leases must
+        // not outlive it); the coalescer then writes the others again.
+        write: (batch, signal) => this.#upsertNow(collection, batch, signal),
         key: (record) => record.id,
         // A record Chroma refuses fails only the caller that sent it.
         isolate: (err) => err instanceof SluiceError && err.code === 'INVALID_REQUEST',
@@ -284,61 +291,134 @@ export class ChromaStore implements ChunkStore {
   }
 
   /**
-   * IDs of the chunks stored for one document (none for a missing collection), read page by page.
-   * Pages are read by offset, so a concurrent write to the same document may be missed or seen;
-   * callers serialise work per document.
+   * The chunks stored for one document, with their metadata (none for a missing collection), read
+   * page by page. Pages are read by offset, so a concurrent write to the same document may be
+   * missed or seen; callers serialise work per document.
    */
-  async storedChunkIds(collection: string, docId: string, signal?: AbortSignal): Promise<Set<string>> {
+  async storedChunks(
+    collection: string,
+    docId: string,
+    signal?: AbortSignal,
+  ): Promise<Map<string, StoredChunk>> {
     validateDocId(docId);
     if (!this.#options.coalesceReads) {
-      return (await this.#readChunkIds(collection, [docId], signal)).get(docId) ?? new Set();
+      return (await this.#readChunks(collection, [docId], signal)).get(docId) ?? new Map();
     }
     let reader = this.#readers.get(collection);
     if (!reader) {
-      reader = new ReadCoalescer<string, Set<string>>({
+      reader = new ReadCoalescer<string, Map<string, StoredChunk>>({
         maxKeys: MAX_DOCS_PER_READ,
         // A shared read belongs to no single caller; each stops waiting on its own signal.
-        read: (docIds) => this.#readChunkIds(collection, docIds, undefined),
-        missing: () => new Set(),
+        read: (docIds) => this.#readChunks(collection, docIds, undefined),
+        missing: () => new Map(),
       });
       this.#readers.set(collection, reader);
     }
-    // A copy: lookups of one document in the same read must not share a mutable set.
-    return new Set(await reader.get(docId, signal));
+    // A copy: lookups of one document in the same read must not share a mutable map.
+    return new Map(await reader.get(docId, signal));
   }
 
-  /** The stored chunk IDs of some documents, read page by page (by docId alone, or with `$in`). */
-  async #readChunkIds(
+  /** The stored chunks of some documents, read page by page (by docId alone, or with `$in`). */
+  async #readChunks(
     collection: string,
     docIds: readonly string[],
     signal: AbortSignal | undefined,
-  ): Promise<Map<string, Set<string>>> {
-    const out = new Map(docIds.map((id) => [id, new Set<string>()]));
+  ): Promise<Map<string, Map<string, StoredChunk>>> {
+    const out = new Map(docIds.map((id) => [id, new Map<string, StoredChunk>()]));
     const { pageSize } = this.#options;
-    const single = docIds.length === 1 ? docIds[0]! : undefined;
+    const where = docIds.length === 1 ? { docId: docIds[0]! } : { docId: { $in: [...docIds] } };
     for (let offset = 0; ; offset += pageSize) {
       signal?.throwIfAborted();
       const page = await this.#withCollection(
         collection,
         signal,
-        `read chunk IDs of ${single ?? `${docIds.length} documents`}`,
-        (c) =>
-          single === undefined
-            ? c.get({
-                where: { docId: { $in: [...docIds] } },
-                include: ['metadatas'],
-                limit: pageSize,
-                offset,
-              })
-            : c.get({ where: { docId: single }, include: [], limit: pageSize, offset }),
+        `read the chunks of ${docIds.length === 1 ? docIds[0] : `${docIds.length} documents`}`,
+        (c) => c.get({ where, include: ['metadatas'], limit: pageSize, offset }),
         () => undefined,
       );
       if (!page) return out;
       page.ids.forEach((id, i) => {
-        const owner = single ?? page.metadatas[i]?.docId;
-        if (typeof owner === 'string') out.get(owner)?.add(id);
+        const metadata = (page.metadatas[i] ?? {}) as ChunkMetadata;
+        const owner = metadata.docId;
+        if (typeof owner === 'string') out.get(owner)?.set(id, { metadata });
       });
       if (page.ids.length < pageSize) return out;
+    }
+  }
+
+  /**
+   * Replaces the metadata of stored records, keeping their vectors and texts (nothing is
+   * embedded again). Chroma 1.0 merges metadata on `update` and `upsert` alike and cannot remove
+   * a key, so a record that loses a key is deleted and added again whole, with its stored vector
+   * (for that moment it is absent; a run cut off in between leaves it missing, and the job's next
+   * run writes it again).
+   */
+  async updateMetadata(
+    collection: string,
+    records: readonly { id: string; metadata: ChunkRecord['metadata']; previous: ChunkMetadata }[],
+    signal?: AbortSignal,
+  ): Promise<void> {
+    if (records.length === 0) return;
+    const size = await this.#maxBatch();
+    const merged = records.filter((r) =>
+      Object.keys(r.previous).every((key) => Object.hasOwn(r.metadata, key)),
+    );
+    const rewritten = records.filter((r) => !merged.includes(r));
+    for (let start = 0; start < merged.length; start += size) {
+      signal?.throwIfAborted();
+      const batch = merged.slice(start, start + size);
+      await this.#withCollection(collection, signal, `update the metadata of ${batch.length} records`, (c) =>
+        c.update({ ids: batch.map((r) => r.id), metadatas: batch.map((r) => r.metadata) }),
+      );
+    }
+    for (let start = 0; start < rewritten.length; start += size) {
+      signal?.throwIfAborted();
+      const batch = rewritten.slice(start, start + size);
+      const stored = await this.#withCollection(collection, signal, `read ${batch.length} records`, (c) =>
+        c.get({ ids: batch.map((r) => r.id), include: ['embeddings', 'documents'] }),
+      );
+      const byId = new Map(stored.ids.map((id, i) => [id, i]));
+      const present = batch.filter((r) => byId.has(r.id));
+      await this.deleteIds(
+        collection,
+        present.map((r) => r.id),
+        signal,
+      );
+      await this.#upsertNow(
+        collection,
+        present.map((r) => ({
+          id: r.id,
+          embedding: stored.embeddings[byId.get(r.id)!]!,
+          document: stored.documents[byId.get(r.id)!] ?? '',
+          metadata: r.metadata,
+        })),
+        signal,
+      );
+    }
+  }
+
+  /**
+   * Every record of a collection (ID, text, metadata), page by page, for an audit. Nothing for a
+   * missing collection.
+   */
+  async *scan(collection: string, signal?: AbortSignal): AsyncGenerator<StoredRecord[]> {
+    const { pageSize } = this.#options;
+    for (let offset = 0; ; offset += pageSize) {
+      signal?.throwIfAborted();
+      const page = await this.#withCollection(
+        collection,
+        signal,
+        `read the records of ${collection}`,
+        (c) => c.get({ include: ['metadatas', 'documents'], limit: pageSize, offset }),
+        () => undefined,
+      );
+      if (!page) return;
+      yield page.ids.map((id, i) => ({
+        id,
+        text: page.documents[i] ?? '',
+        metadata: (page.metadatas[i] ?? {}) as ChunkMetadata,
+      }));
+      if (page.ids.length < pageSize) return;
     }
   }
 
@@ -366,7 +446,7 @@ export class ChromaStore implements ChunkStore {
    * `docId` then removes anything written in between (not counted).
    */
   async deleteDocument(collection: string, docId: string, signal?: AbortSignal): Promise<number> {
-    const ids = await this.storedChunkIds(collection, docId, signal);
+    const ids = [...(await this.storedChunks(collection, docId, signal)).keys()];
     await this.deleteIds(collection, ids, signal);
     signal?.throwIfAborted();
     await this.#withCollection(
@@ -376,7 +456,7 @@ export class ChromaStore implements ChunkStore {
       (c) => c.delete({ where: { docId } }),
       () => undefined,
     );
-    return ids.size;
+    return ids.length;
   }
 
   /**
@@ -535,45 +615,59 @@ export class ChromaStore implements ChunkStore {
     }
   }
 
-  /** Runs one chromadb call under the request deadline and the caller's signal; maps its errors. */
+  /**
+   * Runs one chromadb call under the request deadline and the caller's signal, and maps its
+   * errors. Stopping (abort or deadline) cancels the call's HTTP request, and the call settles
+   * before this rejects: when it returns or throws, no request of it is still under way.
+   */
   async #call<T>(what: string, signal: AbortSignal | undefined, operation: () => Promise<T>): Promise<T> {
     signal?.throwIfAborted();
     const { requestTimeoutMs } = this.#options;
-    let stop: (() => void) | undefined;
-    const stopped = new Promise<never>((_, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(
-            new SluiceError(
-              'DEPENDENCY_UNAVAILABLE',
-              `Chroma did not ${what} within ${requestTimeoutMs} ms`,
-              {
-                details: { dependency: 'chroma' },
-              },
-            ),
-          ),
-        requestTimeoutMs,
-      );
-      // The catch below rethrows the signal's own reason; this only ends the wait.
-      const onAbort = () => reject(new Error('aborted'));
-      signal?.addEventListener('abort', onAbort, { once: true });
-      stop = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-      };
-    });
-    const running = operation();
-    // The operation may settle after we stopped waiting; its failure is then nobody's concern.
-    void running.catch(() => undefined);
+    const request = new AbortController();
+    const deadline = setTimeout(() => request.abort(), requestTimeoutMs);
+    const onAbort = () => request.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      return await Promise.race([running, stopped]);
+      return await REQUEST_SIGNAL.run(request.signal, operation);
     } catch (err) {
+      // A cancelled request has settled on this side; give the server the moment it needs to
+      // see the connection close, so that it does not start on the request afterwards.
+      if (request.signal.aborted) await sleep(CANCEL_GRACE_MS);
       if (signal?.aborted) throw signal.reason;
+      if (request.signal.aborted) {
+        throw new SluiceError(
+          'DEPENDENCY_UNAVAILABLE',
+          `Chroma did not ${what} within ${requestTimeoutMs} ms`,
+          {
+            cause: err,
+            details: { dependency: 'chroma' },
+          },
+        );
+      }
       throw toStoreError(err, what);
     } finally {
-      stop?.();
+      clearTimeout(deadline);
+      signal?.removeEventListener('abort', onAbort);
     }
   }
+}
+
+/** How long a cancelled request is given to reach the server as a closed connection. */
+const CANCEL_GRACE_MS = 250;
+
+/** The signal of the chromadb call under way, for the request interceptor. */
+const REQUEST_SIGNAL = new AsyncLocalStorage<AbortSignal>();
+
+/** The part of chromadb's client the request interceptor needs (not in its public types). */
+interface ChromaInternals {
+  apiClient: { interceptors: { request: { use(fn: (request: Request) => Request): void } } };
+}
+
+/** One record of a collection, as {@link ChromaStore.scan} reads it. */
+export interface StoredRecord {
+  id: string;
+  text: string;
+  metadata: ChunkMetadata;
 }
 
 function mostCommon(counts: ReadonlyMap<string, number>): string | undefined {

@@ -1,6 +1,6 @@
-import type { IngestDocumentPayload } from '@sluice/core';
+import { digestParts, type IngestDocumentPayload } from '@sluice/core';
 import { chunkId, ordinalsAmongEqual } from './chunk-id.js';
-import { toChunkMetadata, type ChunkRecord } from './chunk-store.js';
+import { toChunkMetadata, type ChunkMetadata, type ChunkRecord, type StoredChunk } from './chunk-store.js';
 import type { Chunk } from './types.js';
 
 /** One chunk with everything needed to write it, but its vector. */
@@ -21,7 +21,9 @@ export interface DocumentPlan {
 export interface ChunkDiff {
   /** Planned chunks not stored yet: to embed and write, in plan order. */
   missing: PlannedChunk[];
-  /** Planned chunks already stored. */
+  /** Planned chunks stored with other metadata (an earlier version's page, lines, source, caller metadata): to update in place. */
+  changed: { chunk: PlannedChunk; previous: ChunkMetadata }[];
+  /** Planned chunks already stored as planned. */
   kept: number;
   /** Stored chunk IDs the plan does not hold: to delete once the version is written. */
   stale: string[];
@@ -50,15 +52,38 @@ export function planChunks(
   }));
 }
 
-/** What a plan needs written and deleted, given the IDs stored for its document. Pure. */
-export function diffChunks(planned: readonly PlannedChunk[], stored: ReadonlySet<string>): ChunkDiff {
+/** What a plan needs written, updated and deleted, given what is stored for its document. Pure. */
+export function diffChunks(
+  planned: readonly PlannedChunk[],
+  stored: ReadonlyMap<string, StoredChunk>,
+): ChunkDiff {
   const keep = new Set(planned.map((c) => c.id));
-  const missing = planned.filter((c) => !stored.has(c.id));
+  const missing: PlannedChunk[] = [];
+  const changed: ChunkDiff['changed'] = [];
+  for (const chunk of planned) {
+    const existing = stored.get(chunk.id);
+    if (!existing) missing.push(chunk);
+    else if (metadataDigest(existing.metadata) !== metadataDigest(chunk.metadata)) {
+      changed.push({ chunk, previous: existing.metadata });
+    }
+  }
   return {
     missing,
-    kept: planned.length - missing.length,
-    stale: [...stored].filter((id) => !keep.has(id)),
+    changed,
+    kept: planned.length - missing.length - changed.length,
+    stale: [...stored.keys()].filter((id) => !keep.has(id)),
   };
+}
+
+/**
+ * A digest of a chunk's metadata, independent of key order: what Sluice's record keeps per chunk,
+ * so that an audit can tell a chunk whose metadata drifted. 16 hex digits.
+ */
+export function metadataDigest(metadata: Readonly<ChunkMetadata>): string {
+  const entries = Object.entries(metadata)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([key, value]) => `${key}=${typeof value}:${String(value)}`);
+  return digestParts(entries).slice(0, 16);
 }
 
 /** A chunk's metadata: the caller's, then Sluice's own keys (which callers may not set). */

@@ -23,17 +23,33 @@ export interface ChunkRecord {
   metadata: ChunkMetadata & { docId: string };
 }
 
+/** A chunk as stored, for the pipeline's diff. */
+export interface StoredChunk {
+  metadata: ChunkMetadata;
+}
+
 /**
  * Where the pipeline keeps chunks: what incremental re-ingest and stale-chunk cleanup need. The
  * Chroma store is the implementation; tests and benchmarks wrap it or pass their own.
  *
- * Every method takes an optional `signal`: aborting it rejects the call with the signal's reason.
+ * Every method takes an optional `signal`: aborting it cancels the call's requests and rejects
+ * with the signal's reason once they have settled, so that no write of a stopped caller can land
+ * after the call returned.
  */
 export interface ChunkStore {
-  /** IDs of the chunks stored for one document (none for a missing collection). */
-  storedChunkIds(collection: string, docId: string, signal?: AbortSignal): Promise<Set<string>>;
+  /** The chunks stored for one document, by ID, with their metadata (none for a missing collection). */
+  storedChunks(collection: string, docId: string, signal?: AbortSignal): Promise<Map<string, StoredChunk>>;
   /** Writes records, inserting new IDs and overwriting existing ones; writing the same records again changes nothing. */
   upsert(collection: string, records: readonly ChunkRecord[], signal?: AbortSignal): Promise<void>;
+  /**
+   * Replaces the metadata of stored chunks (`previous` is what is stored now), keeping their
+   * vectors: nothing is embedded again.
+   */
+  updateMetadata(
+    collection: string,
+    records: readonly { id: string; metadata: ChunkRecord['metadata']; previous: ChunkMetadata }[],
+    signal?: AbortSignal,
+  ): Promise<void>;
   /** Deletes records by ID; IDs that are not stored, or a missing collection, are ignored. */
   deleteIds(collection: string, ids: Iterable<string>, signal?: AbortSignal): Promise<void>;
   /** Deletes every chunk of a document and returns how many there were. */

@@ -1,6 +1,8 @@
 /** One submission waiting in a {@link GroupCommit}. */
 export interface Pending<TInput, TOutput> {
   readonly input: TInput;
+  /** The submitter's signal, if any. */
+  readonly signal: AbortSignal | undefined;
   /** Settles the submission; a settled submission ignores further calls. */
   resolve(value: TOutput): void;
   reject(err: Error): void;
@@ -13,8 +15,19 @@ export interface GroupCommitOptions<TInput, TOutput> {
    * submission too large to share a request goes alone), at most `waiting.length`.
    */
   groupSize: (waiting: readonly TInput[]) => number;
-  /** Runs one group as one request, and settles every submission in it. */
+  /**
+   * Runs one group as one request, and settles every submission in it. A submission it leaves
+   * unsettled is rejected with `flush`'s error, or (aborted meanwhile) with its signal's reason.
+   */
   flush: (group: Pending<TInput, TOutput>[]) => Promise<void>;
+  /**
+   * What an abort does to a submission whose group is already running. `false`: it is rejected
+   * at once (reads and embeddings: nothing the caller must wait for). `true`: it is rejected only
+   * once its group's request has settled, so that a caller who stops never leaves a write of
+   * its own still in flight behind it.
+   * @defaultValue false
+   */
+  settleBeforeAbort?: boolean;
 }
 
 /**
@@ -24,13 +37,14 @@ export interface GroupCommitOptions<TInput, TOutput> {
  *
  * Guarantees:
  * - submissions are grouped in the order they arrive;
- * - aborting a submission's signal rejects it with the signal's reason at once, and if it was
- *   still waiting it is left out of every group;
- * - a submission settles once: what `flush` does after an abort is ignored.
+ * - aborting a submission's signal while it waits rejects it with the signal's reason at once and
+ *   leaves it out of every group; while its group runs, see `settleBeforeAbort`;
+ * - a submission settles once.
  */
 export class GroupCommit<TInput, TOutput> {
   readonly #o: GroupCommitOptions<TInput, TOutput>;
   readonly #waiting: Pending<TInput, TOutput>[] = [];
+  readonly #flushing = new Set<Pending<TInput, TOutput>>();
   #running = false;
 
   constructor(options: GroupCommitOptions<TInput, TOutput>) {
@@ -45,6 +59,7 @@ export class GroupCommit<TInput, TOutput> {
       const onAbort = () => {
         const at = this.#waiting.indexOf(pending);
         if (at >= 0) this.#waiting.splice(at, 1);
+        else if (this.#o.settleBeforeAbort && this.#flushing.has(pending)) return; // rejected after the flush
         // Rejected with exactly what the caller aborted with (an Error or not), as fetch does.
         settle(() => reject(signal!.reason as Error));
       };
@@ -56,6 +71,7 @@ export class GroupCommit<TInput, TOutput> {
       };
       const pending: Pending<TInput, TOutput> = {
         input,
+        signal,
         resolve: (value) => settle(() => resolve(value)),
         reject: (err) => settle(() => reject(err)),
       };
@@ -72,10 +88,19 @@ export class GroupCommit<TInput, TOutput> {
       while (this.#waiting.length > 0) {
         const size = this.#o.groupSize(this.#waiting.map((p) => p.input));
         const group = this.#waiting.splice(0, Math.min(Math.max(1, size), this.#waiting.length));
+        for (const pending of group) this.#flushing.add(pending);
+        let failure: unknown;
         try {
           await this.#o.flush(group);
         } catch (err) {
-          for (const pending of group) pending.reject(err as Error);
+          failure = err;
+        }
+        for (const pending of group) {
+          this.#flushing.delete(pending);
+          if (pending.signal?.aborted) pending.reject(pending.signal.reason as Error);
+          else if (failure !== undefined) pending.reject(failure as Error);
+          // A flush that neither settled nor failed a submission is a bug; never leave it hanging.
+          else pending.reject(new Error('the group was flushed without settling this submission'));
         }
       }
     } finally {

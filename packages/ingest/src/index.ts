@@ -20,12 +20,20 @@ export { createEmbedder } from './embedder.js';
 export { chunkId, ordinalsAmongEqual } from './chunk-id.js';
 export type { ChunkIdInput } from './chunk-id.js';
 export { toChunkMetadata } from './chunk-store.js';
-export type { ChunkMetadata, ChunkRecord, ChunkScalar, ChunkStore } from './chunk-store.js';
-export { diffChunks, planChunks } from './chunk-plan.js';
+export type { ChunkMetadata, ChunkRecord, ChunkScalar, ChunkStore, StoredChunk } from './chunk-store.js';
+export { diffChunks, metadataDigest, planChunks } from './chunk-plan.js';
 export type { ChunkDiff, DocumentPlan, PlannedChunk } from './chunk-plan.js';
 export { ChromaStore } from './chroma-store.js';
-export type { ChromaMatch, ChromaSpace, ChromaStoreOptions, StoredDocument } from './chroma-store.js';
+export type {
+  ChromaMatch,
+  ChromaSpace,
+  ChromaStoreOptions,
+  StoredDocument,
+  StoredRecord,
+} from './chroma-store.js';
 export { DocumentPlanner } from './document-planner.js';
 export type { DocumentPlannerOptions, Planner } from './document-planner.js';
 export { IngestPipeline } from './pipeline.js';
-export type { IngestContext, IngestPipelineOptions } from './pipeline.js';
+export type { IngestContext, IngestOutcome, IngestPipelineOptions } from './pipeline.js';
+export { auditCollection, driftOf } from './collection-audit.js';
+export type { AuditOptions, AuditReport } from './collection-audit.js';

@@ -1,5 +1,5 @@
 import { SluiceError, type DocumentJobResult, type IngestDocumentPayload, type Logger } from '@sluice/core';
-import { diffChunks } from './chunk-plan.js';
+import { diffChunks, metadataDigest } from './chunk-plan.js';
 import type { ChunkStore } from './chunk-store.js';
 import type { Planner } from './document-planner.js';
 import type { Embedder } from './types.js';
@@ -17,6 +17,17 @@ export interface IngestPipelineOptions {
   batchSize?: number;
 }
 
+/** What {@link IngestPipeline.ingest} did. */
+export interface IngestOutcome {
+  /** The job's result. */
+  result: DocumentJobResult;
+  /**
+   * The document's chunks now stored, by ID, with the digest of each one's metadata: what Sluice
+   * records as indexed. Absent when the job was overtaken (`result.superseded`).
+   */
+  chunks?: Record<string, string>;
+}
+
 /** What the pipeline needs from the job around it. */
 export interface IngestContext {
   /** Aborted when the job must stop (checked between batches). */
@@ -26,6 +37,8 @@ export interface IngestContext {
   /**
    * Whether this job is still the document's latest submission and holds its lock. When it
    * turns false the pipeline stops at the next batch and leaves the document to the later job.
+   * Asked between batches and before deleting stale chunks, never before the first batch (the
+   * job checked when it took the document).
    */
   isCurrent: () => Promise<boolean>;
 }
@@ -53,8 +66,12 @@ export class IngestPipeline {
     this.fingerprint = options.planner.fingerprint;
   }
 
-  /** Ingests one document version; see the class comment. */
-  async ingest(payload: IngestDocumentPayload, ctx: IngestContext): Promise<DocumentJobResult> {
+  /**
+   * Ingests one document version; see the class comment. Every store call runs under
+   * `ctx.signal`: when it aborts, requests under way are cancelled and have settled before this
+   * rejects, so the caller may release the document at once.
+   */
+  async ingest(payload: IngestDocumentPayload, ctx: IngestContext): Promise<IngestOutcome> {
     const { collection, docId, contentHash } = payload;
     const plan = await this.#o.planner.plan(payload, ctx.signal, (page, pages) => {
       if (page === pages || page % 10 === 0)
@@ -66,21 +83,14 @@ export class IngestPipeline {
       chunks: plan.chunks.length,
       ...(plan.pages ? { pages: plan.pages } : {}),
     };
-    const stored = await this.#o.store.storedChunkIds(collection, docId, ctx.signal);
-    const { missing, stale } = diffChunks(plan.chunks, stored);
+    const stored = await this.#o.store.storedChunks(collection, docId, ctx.signal);
+    const { missing, changed, stale } = diffChunks(plan.chunks, stored);
     let written = 0;
-    const report = () =>
-      ctx.progress({
-        pages: plan.pages,
-        pagesParsed: plan.pages,
-        chunks: plan.chunks.length,
-        chunksWritten: written,
-        skipped: plan.chunks.length - missing.length,
-      });
-    await report();
     for (let start = 0; start < missing.length; start += this.#o.batchSize) {
       ctx.signal.throwIfAborted();
-      if (!(await ctx.isCurrent())) return this.#superseded(base, written, ctx);
+      // The job checked it was the latest submission when it took the document; from the second
+      // batch on it checks again, so that an overtaken job stops within a batch.
+      if (start > 0 && !(await ctx.isCurrent())) return this.#superseded(base, written, ctx);
       const batch = missing.slice(start, start + this.#o.batchSize);
       const vectors = await this.#o.embedder.embed(
         batch.map((c) => c.text),
@@ -94,34 +104,59 @@ export class IngestPipeline {
       written += batch.length;
       // One line per stored batch: what the rollout lab counts to measure redone work.
       ctx.log.debug({ chunks: batch.length, written }, 'batch written');
-      await report();
+      if (start + batch.length < missing.length) {
+        await ctx.progress({
+          pages: plan.pages,
+          pagesParsed: plan.pages,
+          chunks: plan.chunks.length,
+          chunksWritten: written,
+        });
+      }
     }
+    // Kept chunks whose metadata is an earlier version's (a page shift, new caller metadata):
+    // brought up to date in place, with no embedding.
+    await this.#o.store.updateMetadata(
+      collection,
+      changed.map(({ chunk, previous }) => ({ id: chunk.id, metadata: chunk.metadata, previous })),
+      ctx.signal,
+    );
     // Deleting stale chunks is the one step that must never run for an overtaken version:
     // it would remove chunks the later version needs.
-    if (!(await ctx.isCurrent())) return this.#superseded(base, written, ctx);
-    if (stale.length) await this.#o.store.deleteIds(collection, stale, ctx.signal);
+    if (stale.length > 0) {
+      if (!(await ctx.isCurrent())) return this.#superseded(base, written, ctx);
+      await this.#o.store.deleteIds(collection, stale, ctx.signal);
+    }
     ctx.log.info(
-      { chunks: plan.chunks.length, embedded: written, deleted: stale.length },
+      { chunks: plan.chunks.length, embedded: written, updated: changed.length, deleted: stale.length },
       'document indexed',
     );
-    return { ...base, embedded: written, skipped: plan.chunks.length - written, deleted: stale.length };
+    return {
+      result: {
+        ...base,
+        embedded: written,
+        skipped: plan.chunks.length - written - changed.length,
+        updated: changed.length,
+        deleted: stale.length,
+      },
+      chunks: Object.fromEntries(plan.chunks.map((c) => [c.id, metadataDigest(c.metadata)])),
+    };
   }
 
   /** Removes every chunk of a document. */
   async remove(collection: string, docId: string, signal?: AbortSignal): Promise<DocumentJobResult> {
     const deleted = await this.#o.store.deleteDocument(collection, docId, signal);
-    return { docId, chunks: 0, embedded: 0, skipped: 0, deleted };
+    return { docId, chunks: 0, embedded: 0, skipped: 0, updated: 0, deleted };
   }
 
   #superseded(
-    base: Omit<DocumentJobResult, 'embedded' | 'skipped' | 'deleted'>,
+    base: Omit<DocumentJobResult, 'embedded' | 'skipped' | 'updated' | 'deleted'>,
     written: number,
     ctx: IngestContext,
-  ): DocumentJobResult {
+  ): IngestOutcome {
     ctx.log.info(
       { written },
       'a later submission of this document overtook this job; leaving the document to it',
     );
-    return { ...base, embedded: written, skipped: 0, deleted: 0, superseded: true };
+    return { result: { ...base, embedded: written, skipped: 0, updated: 0, deleted: 0, superseded: true } };
   }
 }

@@ -3,22 +3,44 @@ import { WriteCoalescer } from './write-coalescer.js';
 
 function recorder(options: { fail?: (items: string[]) => Error | undefined; maxItems?: number } = {}) {
   const writes: string[][] = [];
+  /** Writes that completed (landed), in order. */
+  const landed: string[][] = [];
+  /** Writes that ended (landed, failed or cancelled), in order. */
+  const ended: string[][] = [];
   let release: (() => void) | undefined;
   let gate: Promise<void> | undefined;
   const coalescer = new WriteCoalescer<string>({
     maxItems: options.maxItems ?? 10,
     key: (item) => item,
     isolate: (err) => (err as Error).message.startsWith('invalid'),
-    write: async (items) => {
+    write: async (items, signal) => {
       writes.push(items);
-      if (gate) await gate;
-      const err = options.fail?.(items);
-      if (err) throw err;
+      try {
+        await written(items, signal);
+      } finally {
+        ended.push(items);
+      }
     },
   });
+  async function written(items: string[], signal: AbortSignal | undefined): Promise<void> {
+    // A cancellable request: an abort ends the wait for the gate, as a cancelled fetch would.
+    if (gate) {
+      await Promise.race([
+        gate,
+        new Promise<never>((_, reject) =>
+          signal?.addEventListener('abort', () => reject(new Error('cancelled'))),
+        ),
+      ]);
+    }
+    const err = options.fail?.(items);
+    if (err) throw err;
+    landed.push(items);
+  }
   return {
     coalescer,
     writes,
+    landed,
+    ended,
     hold: () => {
       gate = new Promise<void>((r) => (release = r));
     },
@@ -95,5 +117,44 @@ describe('WriteCoalescer', () => {
     r.release();
     await Promise.all([first, other]);
     expect(r.writes).toEqual([['a'], ['c']]);
+  });
+
+  it('cancels a shared write whose submitter aborts, rejects that submitter only once the write settled, and writes the others again', async () => {
+    const r = recorder();
+    r.hold();
+    const first = r.coalescer.submit(['a']);
+    await tick();
+    const controller = new AbortController();
+    const aborted = r.coalescer.submit(['b'], controller.signal);
+    const other = r.coalescer.submit(['c']);
+    r.release();
+    r.hold();
+    await first;
+    await tick();
+    expect(r.writes.at(-1)).toEqual(['b', 'c']);
+    let endedAtRejection: string[][] | undefined;
+    const outcome = aborted.catch((err: Error) => {
+      endedAtRejection = [...r.ended];
+      return err.message;
+    });
+    controller.abort(new Error('lease lost'));
+    expect(await outcome).toBe('lease lost');
+    // The shared request had ended (cancelled) before the rejection, and never landed.
+    expect(endedAtRejection).toContainEqual(['b', 'c']);
+    r.release();
+    await other;
+    expect(r.landed).toEqual([['a'], ['c']]);
+  });
+
+  it('resolves a submitter whose write landed before its abort could cancel it', async () => {
+    const r = recorder();
+    r.hold();
+    const controller = new AbortController();
+    const submitted = r.coalescer.submit(['a'], controller.signal);
+    await tick();
+    r.release();
+    controller.abort(new Error('too late'));
+    await expect(submitted).resolves.toBeUndefined();
+    expect(r.landed).toEqual([['a']]);
   });
 });

@@ -4,8 +4,12 @@ import { GroupCommit, type Pending } from './group-commit.js';
 export interface WriteCoalescerOptions<TItem> {
   /** Most items in one write. A submission larger than this is written alone. */
   maxItems: number;
-  /** Writes one batch of items; the batch may hold several callers' items. */
-  write: (items: TItem[]) => Promise<void>;
+  /**
+   * Writes one batch of items; the batch may hold several callers' items. `signal` aborts when
+   * any of their signals does: the request must then be cancelled and settle before the promise
+   * rejects (the write coalescer never lets a caller go while its write may still land).
+   */
+  write: (items: TItem[], signal: AbortSignal | undefined) => Promise<void>;
   /** Identity of an item: items with equal keys never share a write (Chroma rejects duplicate IDs in one request). */
   key: (item: TItem) => string;
   /**
@@ -26,8 +30,10 @@ export interface WriteCoalescerOptions<TItem> {
  * - a submission's promise resolves only after a write holding all its items succeeded, so a
  *   caller that awaits it knows its items are stored, exactly as with a write of its own;
  * - submissions are written in the order they arrive, and one submission is never split;
- * - aborting a submission's signal rejects it with the signal's reason at once; if it was still
- *   waiting, its items are not written;
+ * - aborting a submission's signal rejects it with the signal's reason: at once if it was still
+ *   waiting (its items are then never written); if its write was under way, that request is
+ *   cancelled and the rejection comes only once it has settled, so that no write of a caller
+ *   that stopped can land afterwards (the others of that request go again without it);
  * - a failed shared write is retried per submission when `isolate(err)`, so one bad submission
  *   does not fail the others.
  */
@@ -40,6 +46,7 @@ export class WriteCoalescer<TItem> {
     this.#writes = new GroupCommit<readonly TItem[], void>({
       groupSize: (waiting) => this.#groupSize(waiting),
       flush: (group) => this.#writeGroup(group),
+      settleBeforeAbort: true,
     });
   }
 
@@ -66,17 +73,24 @@ export class WriteCoalescer<TItem> {
   }
 
   async #writeGroup(group: Pending<readonly TItem[], void>[]): Promise<void> {
+    const signals = group.flatMap((s) => (s.signal ? [s.signal] : []));
     try {
-      await this.#o.write(group.flatMap((s) => s.input));
+      await this.#o.write(
+        group.flatMap((s) => s.input),
+        signals.length ? AbortSignal.any(signals) : undefined,
+      );
       for (const s of group) s.resolve();
     } catch (err) {
-      if (group.length === 1 || !this.#o.isolate(err)) {
-        for (const s of group) s.reject(err as Error);
-        return;
-      }
-      for (const s of group) {
+      // The request has settled: let the aborted submitters go now. The others of a request
+      // cancelled for an aborted submission, or of one that failed for one submission's records
+      // (`isolate`), go again, each alone.
+      const live = group.filter((s) => !s.signal?.aborted);
+      for (const s of group) if (s.signal?.aborted) s.reject(s.signal.reason as Error);
+      const cancelledForOthers = live.length < group.length;
+      if (!cancelledForOthers && (group.length === 1 || !this.#o.isolate(err))) throw err;
+      for (const s of live) {
         try {
-          await this.#o.write([...s.input]);
+          await this.#o.write([...s.input], s.signal);
           s.resolve();
         } catch (own) {
           s.reject(own as Error);

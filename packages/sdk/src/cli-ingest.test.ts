@@ -6,7 +6,7 @@ import type { SluiceClient } from './sluice-client.js';
 const files = ['a.md', 'b.md', 'c.pdf', 'd.md'].map((docId) => ({ path: `/in/${docId}`, docId }));
 const silent: IngestReporter = { start: () => undefined, done: () => undefined, stop: () => undefined };
 const options = { collection: 'docs', wait: true, concurrency: 1, metadata: {}, waitTimeoutMs: undefined };
-const result = { docId: 'x', chunks: 2, embedded: 2, skipped: 0, deleted: 0 };
+const result = { docId: 'x', chunks: 2, embedded: 2, skipped: 0, updated: 0, deleted: 0 };
 
 // A stand-in for the client: runIngest's bookkeeping is what is under test here.
 function client(

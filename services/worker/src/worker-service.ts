@@ -59,9 +59,12 @@ export async function startWorker(
   });
   registerDocumentHandlers(runtime, {
     pipeline,
-    documents,
     locks: new DocumentLock({ connection, prefix: config.SLUICE_PREFIX }),
   });
+  // What producers version submissions with (SPEC: version = content, metadata, fingerprint).
+  void documents
+    .publishPipeline(pipeline.fingerprint)
+    .catch((err: unknown) => logger.warn({ err }, 'could not publish the pipeline fingerprint'));
   void checkEvictionPolicy(connection, logger);
   logger.info(
     { embedder: embedder.id, fingerprint: pipeline.fingerprint, concurrency: config.WORKER_CONCURRENCY },

@@ -80,6 +80,11 @@ export const ingestDocumentPayload = z
     /** The type when the caller knows it; otherwise sniffed from the bytes. */
     type: documentTypeSchema.optional(),
     metadata: metadataSchema.default({}),
+    /**
+     * An audit's repair: run the version even when Sluice's record says it is indexed, so that the
+     * run embeds what is missing, brings metadata up to date and deletes everything else.
+     */
+    repair: z.boolean().optional(),
   })
   .superRefine((p, ctx) => {
     if ((p.storageKey === undefined) === (p.text === undefined)) {
@@ -136,6 +141,8 @@ export const documentJobResultSchema = z.object({
   embedded: z.number().int(),
   /** Chunks already stored (unchanged, or written by an earlier run of this job). */
   skipped: z.number().int(),
+  /** Kept chunks whose metadata was brought up to date in place (page, lines, the caller's metadata, …), without re-embedding. */
+  updated: z.number().int().default(0),
   /** Stale chunks of earlier versions removed. */
   deleted: z.number().int(),
   /** Page count (PDF). */

@@ -190,6 +190,19 @@ function isConnectionError(err: object): boolean {
   return false;
 }
 
+/** HTTP statuses of an embeddings endpoint that mean it is down or overloaded, not that the request was bad. */
+const OUTAGE_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
+
+/**
+ * Whether an error means a dependency is out (Chroma, Redis or the embedder unreachable, or the
+ * embedder overloaded): such a failure is no fault of the job, so it spends no attempt; the
+ * worker hands the job back and waits for the dependency instead.
+ */
+export function isDependencyOutage(error: SluiceError): boolean {
+  if (error.code === 'DEPENDENCY_UNAVAILABLE') return true;
+  return error.code === 'EMBEDDING_FAILED' && OUTAGE_STATUSES.has(Number(error.details.status));
+}
+
 /**
  * Encodes an error as a BullMQ failure reason, `CODE: message`, so that the code survives Redis
  * and can be read back by {@link decodeFailure}.

@@ -20,33 +20,56 @@ export function digestParts(parts: readonly (string | number)[]): string {
   return hash.digest('hex');
 }
 
-/** The fields that make one version of one document. */
+/** What makes one version of a document (SPEC › Job semantics). */
+export interface VersionInput {
+  /** sha256 of the document's bytes, hex. */
+  contentHash: string;
+  /** The caller's metadata, stored on every chunk. */
+  metadata: Readonly<Record<string, string | number | boolean>>;
+  /** {@link pipelineFingerprint} of the workers that index it. */
+  fingerprint: string;
+}
+
+/**
+ * The version of a document: its content, its metadata and the pipeline fingerprint, so that a
+ * change of any of the three is a new version. Metadata keys are sorted first: their order does
+ * not matter. 32 hex digits.
+ */
+export function documentVersion(input: VersionInput): string {
+  const metadata = Object.entries(input.metadata)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([key, value]) => `${key}=${typeof value}:${String(value)}`);
+  return digestParts(['version', input.contentHash, input.fingerprint, ...metadata]).slice(0, 32);
+}
+
+/** The fields an ingest job ID is derived from. */
 export interface JobIdInput {
   collection: string;
   docId: string;
-  /** sha256 of the document's bytes, hex. */
-  contentHash: string;
-  /** @defaultValue {@link PIPELINE_VERSION} */
-  pipelineVersion?: number;
+  /** {@link documentVersion}. */
+  version: string;
+  /**
+   * The submission that created the job (its sequence number). The same version submitted again
+   * with no other submission of the document in between reuses the job; after another submission
+   * overtook it, the version gets a new job (A → B → A runs A again).
+   */
+  seq: number;
 }
 
 /**
- * Deterministic BullMQ job ID of an ingest: the same (collection, docId, contentHash, pipeline
- * version) always gives the same ID, so enqueueing a version twice returns the existing job.
- * The result is `ing-` plus 40 hex digits: no `:` (BullMQ reserves it) and never all digits.
+ * BullMQ job ID of an ingest, derived from (collection, docId, version, submission). The result
+ * is `ing-` plus 40 hex digits: no `:` (BullMQ reserves it) and never all digits.
  */
 export function ingestJobId(input: JobIdInput): string {
-  const version = input.pipelineVersion ?? PIPELINE_VERSION;
-  return `ing-${digestParts(['ingest', input.collection, input.docId, input.contentHash, version]).slice(0, 40)}`;
+  return `ing-${digestParts(['ingest', input.collection, input.docId, input.version, input.seq]).slice(0, 40)}`;
 }
 
 /**
- * Job ID of a delete request. Deletes are not deduplicated across time (a document can be
- * re-added and deleted again), so the caller passes a request nonce; the same nonce gives the
- * same ID, which makes retries of one request safe.
+ * Job ID of a delete request, derived from (collection, docId, submission): a document can be
+ * added and deleted again any number of times.
  */
-export function deleteJobId(input: { collection: string; docId: string; nonce: string }): string {
-  return `del-${digestParts(['delete', input.collection, input.docId, input.nonce]).slice(0, 40)}`;
+export function deleteJobId(input: { collection: string; docId: string; seq: number }): string {
+  return `del-${digestParts(['delete', input.collection, input.docId, input.seq]).slice(0, 40)}`;
 }
 
 /**

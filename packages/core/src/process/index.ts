@@ -27,5 +27,5 @@ export type {
 } from './worker-runtime.js';
 export { handleProcessSignals } from './process-lifecycle.js';
 export type { ProcessSignalOptions } from './process-lifecycle.js';
-export { runWorkerProcess } from './worker-process.js';
+export { SHUTDOWN_MARGIN_MS, runWorkerProcess } from './worker-process.js';
 export type { WorkerProcess, WorkerProcessOptions } from './worker-process.js';

@@ -9,6 +9,7 @@ export interface WorkerMetrics {
   readonly jobsFailed: Counter<'queue' | 'name' | 'code'>;
   readonly jobsPreempted: Counter<'queue' | 'name'>;
   readonly jobsStalled: Counter<'queue'>;
+  readonly jobsHandedBack: Counter<'queue' | 'name' | 'reason'>;
   readonly lockRenewalFailures: Counter<'queue'>;
   readonly jobDuration: Histogram<'queue' | 'name' | 'outcome'>;
   readonly activeJobs: Gauge<'queue'>;
@@ -53,6 +54,12 @@ export function createWorkerMetrics(release: string): WorkerMetrics {
       name: 'sluice_jobs_preempted_total',
       help: 'Jobs handed back to the wait list on drain without spending an attempt.',
       labelNames: ['queue', 'name'],
+      registers,
+    }),
+    jobsHandedBack: new Counter({
+      name: 'sluice_jobs_handed_back_total',
+      help: 'Jobs returned to the wait list without spending an attempt because a dependency was down.',
+      labelNames: ['queue', 'name', 'reason'],
       registers,
     }),
     jobsStalled: new Counter({

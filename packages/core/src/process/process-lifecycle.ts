@@ -9,6 +9,13 @@ export interface ProcessSignalOptions {
   exit?: (code: number) => never;
   /** The longest a shutdown after an uncaught error may take before the process exits anyway. @defaultValue 5000 */
   crashShutdownMs?: number;
+  /**
+   * The longest a shutdown after SIGTERM or SIGINT may take: past it the process exits with 1,
+   * whatever still hangs (a wedged request, a handler deaf to its signal), so that it never runs
+   * into the orchestrator's SIGKILL. The worker passes drain timeout + abort grace + a margin.
+   * @defaultValue no deadline
+   */
+  shutdownDeadlineMs?: number;
 }
 
 /**
@@ -33,7 +40,15 @@ export function handleProcessSignals(options: ProcessSignalOptions): void {
     const deadline =
       deadlineMs === undefined
         ? shutdown
-        : Promise.race([shutdown, new Promise<number>((r) => setTimeout(() => r(code), deadlineMs).unref())]);
+        : Promise.race([
+            shutdown,
+            new Promise<number>((resolve) =>
+              setTimeout(() => {
+                log.error({ deadlineMs }, 'shutdown did not finish in time; exiting anyway');
+                resolve(code === 0 ? 1 : code);
+              }, deadlineMs).unref(),
+            ),
+          ]);
     void deadline.then((exitCode) => {
       log.info({ exitCode }, 'exiting');
       log.flush?.();
@@ -47,7 +62,7 @@ export function handleProcessSignals(options: ProcessSignalOptions): void {
       exit(128 + (signal === 'SIGINT' ? 2 : 15));
     }
     log.info({ signal }, 'signal received, shutting down');
-    stop(signal, 0);
+    stop(signal, 0, options.shutdownDeadlineMs);
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);

@@ -5,6 +5,12 @@ import { registerQueueDepth, type WorkerMetrics } from './metrics.js';
 import { handleProcessSignals } from './process-lifecycle.js';
 import type { DrainResult, WorkerRuntime } from './worker-runtime.js';
 
+/**
+ * What a worker's shutdown may take beyond its drain timeout and abort grace (closing the probe
+ * server and connections) before the process exits anyway.
+ */
+export const SHUTDOWN_MARGIN_MS = 2000;
+
 /** Options for {@link runWorkerProcess}. */
 export interface WorkerProcessOptions {
   runtime: WorkerRuntime;
@@ -60,7 +66,12 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<W
     })());
 
   if (options.handleSignals ?? true) {
-    handleProcessSignals({ logger, shutdown: async () => void (await shutdown()) });
+    const { drainTimeoutMs, abortGraceMs } = runtime.options;
+    handleProcessSignals({
+      logger,
+      shutdown: async () => void (await shutdown()),
+      shutdownDeadlineMs: drainTimeoutMs + abortGraceMs + SHUTDOWN_MARGIN_MS,
+    });
   }
   await runtime.start();
   logger.info({ healthPort }, 'worker process ready');

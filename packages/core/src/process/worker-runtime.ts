@@ -1,7 +1,7 @@
-import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { DelayedError, RateLimitError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { SluiceError, encodeFailure, toSluiceError } from '../contract/errors.js';
+import { SluiceError, encodeFailure, isDependencyOutage, toSluiceError } from '../contract/errors.js';
 import { parsePayload, type JobDefinition, type PayloadOf } from '../contract/job-definition.js';
 import { DEFAULT_PREFIX, RUNTIME_DEFAULTS, type WorkerConfig } from '../contract/config.js';
 import type { WorkerMetrics } from './metrics.js';
@@ -13,8 +13,14 @@ export interface JobContext<TPayload> {
   /** The payload, validated against the job's schema. */
   readonly payload: TPayload;
   /**
+   * The fencing token of this attempt (BullMQ's lock token): unique per attempt, so that a
+   * stalled twin of the job (an older attempt still running) can be told from the live one.
+   */
+  readonly token: string;
+  /**
    * Aborted when the job must stop: the drain deadline passed (the runtime then hands the job
-   * back without spending an attempt). Check it at safe points, e.g. between batches.
+   * back without spending an attempt), or this attempt lost its BullMQ lock (another worker may
+   * run the job now; this attempt must stop writing). Check it at safe points, e.g. between batches.
    */
   readonly signal: AbortSignal;
   /** A logger bound to the job's ID, name and queue. */
@@ -74,6 +80,15 @@ export interface WorkerRuntimeOptions {
   maxStalledCount?: number;
   /** How many times a job may be preempted without spending an attempt; after that a preemption counts as a failed attempt. @defaultValue 10 */
   maxPreemptions?: number;
+  /**
+   * After a dependency outage (Chroma, Redis or the embedder unreachable), how long the queue
+   * pauses before a worker tries again; doubles while the outage lasts, up to
+   * `outageBackoffMaxMs`. Jobs caught by the outage go back to wait without spending an attempt.
+   * @defaultValue 1000
+   */
+  outageBackoffMs?: number;
+  /** @defaultValue 30000 */
+  outageBackoffMaxMs?: number;
   /** Metrics to update; none without it. */
   metrics?: WorkerMetrics;
 }
@@ -121,9 +136,16 @@ export interface DrainResult {
 }
 
 const PREEMPTED_REASON = new SluiceError('PREEMPTED', 'the worker is draining and its deadline passed');
+const LOCK_LOST_REASON = "this attempt lost the job's lock (a stall); another attempt may run the job";
 
 function resolveOptions(options: WorkerRuntimeOptions): ResolvedWorkerRuntimeOptions {
-  return { prefix: DEFAULT_PREFIX, ...RUNTIME_DEFAULTS, ...options };
+  return {
+    prefix: DEFAULT_PREFIX,
+    ...RUNTIME_DEFAULTS,
+    outageBackoffMs: 1000,
+    outageBackoffMaxMs: 30_000,
+    ...options,
+  };
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
@@ -141,6 +163,10 @@ export class WorkerRuntime {
   #preempting = false;
   #preemptedCount = 0;
   #draining: Promise<DrainResult> | undefined;
+  /** Consecutive outage hand-backs; 0 once a job gets through. */
+  #outages = 0;
+  /** Jobs whose BullMQ lock renewal failed: their attempt was cancelled. */
+  readonly #lockLost = new Set<string>();
 
   constructor(options: WorkerRuntimeOptions) {
     this.options = resolveOptions(options);
@@ -194,7 +220,12 @@ export class WorkerRuntime {
     });
     worker.on('lockRenewalFailed', (jobIds: string[]) => {
       o.metrics?.lockRenewalFailures.inc({ queue: o.queue }, jobIds.length);
-      log.error({ jobIds, queue: o.queue }, 'could not renew job locks');
+      // BullMQ lets the attempt run on; another worker may already be running the job. Stop it.
+      for (const jobId of jobIds) {
+        this.#lockLost.add(jobId);
+        worker.cancelJob(jobId, LOCK_LOST_REASON);
+      }
+      log.error({ jobIds, queue: o.queue }, 'could not renew job locks; cancelled those attempts');
     });
     await worker.waitUntilReady();
     void worker.run().catch((err: unknown) => log.error({ err }, 'worker loop ended with an error'));
@@ -277,6 +308,7 @@ export class WorkerRuntime {
       const result = await entry.handler({
         job,
         payload,
+        token: token ?? '',
         signal,
         log,
         progress: (value) => job.updateProgress(value),
@@ -288,6 +320,7 @@ export class WorkerRuntime {
       });
       o.metrics?.jobsCompleted.inc(labels);
       endTimer?.({ outcome: 'completed' });
+      this.#outages = 0;
       log.info('job completed');
       return result;
     } catch (err) {
@@ -295,11 +328,26 @@ export class WorkerRuntime {
         endTimer?.({ outcome: 'deferred' });
         throw err;
       }
+      if (signal.aborted && this.#lockLost.delete(job.id!)) {
+        // Nothing to hand back: the lock, and so the job, belongs to the stalled check now.
+        endTimer?.({ outcome: 'lock-lost' });
+        log.warn('attempt stopped: its lock was lost; the job runs again from the stalled check');
+        throw new Error(encodeFailure(new SluiceError('PREEMPTED', LOCK_LOST_REASON)), { cause: err });
+      }
       if (signal.aborted && this.#preempting) {
         endTimer?.({ outcome: 'preempted' });
         return await this.#handBack(job, token, log, true);
       }
       const error = toSluiceError(err);
+      if (isDependencyOutage(error)) {
+        endTimer?.({ outcome: 'outage' });
+        return await this.#outage(job, error, log);
+      }
+      if (error.code === 'PREEMPTED') {
+        // The job's own lease on its document was lost (Redis unreachable for too long).
+        endTimer?.({ outcome: 'preempted' });
+        return await this.#handBack(job, token, log, true);
+      }
       o.metrics?.jobsFailed.inc({ ...labels, code: error.code });
       endTimer?.({ outcome: 'failed' });
       log.warn({ err, code: error.code, retryable: error.retryable }, 'job attempt failed');
@@ -308,6 +356,24 @@ export class WorkerRuntime {
     } finally {
       o.metrics?.activeJobs.dec({ queue: o.queue });
     }
+  }
+
+  /**
+   * A dependency is down: pause the whole queue (every worker, since they share the dependency)
+   * and return the job to wait without spending an attempt; the pause doubles while the outage
+   * lasts and ends by itself, so workers resume on their own.
+   */
+  async #outage(job: Job, error: SluiceError, log: Logger): Promise<never> {
+    const o = this.options;
+    const pauseMs = Math.min(o.outageBackoffMaxMs, o.outageBackoffMs * 2 ** Math.min(this.#outages, 16));
+    this.#outages += 1;
+    o.metrics?.jobsHandedBack.inc({ queue: o.queue, name: job.name, reason: 'outage' });
+    log.warn(
+      { code: error.code, err: error.message, pauseMs },
+      'dependency outage: job handed back, queue paused',
+    );
+    await this.#worker?.rateLimit(pauseMs);
+    throw new RateLimitError();
   }
 
   /** Returns a job to `wait` without spending an attempt, unless it was preempted too often. */

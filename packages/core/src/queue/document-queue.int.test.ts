@@ -1,8 +1,10 @@
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { uniqueName } from '../../../../test/support/names.js';
+import { waitFor } from '../../../../test/support/ports.js';
 import { contentHash } from '../contract/job-id.js';
-import { DocumentQueue } from './document-queue.js';
-import { DocumentLock } from './document-lock.js';
+import { DocumentLock, LeaseLostError } from './document-lock.js';
+import { DocumentQueue, type DocumentQueueHooks } from './document-queue.js';
+import { documentKeys, type IndexedRecord } from './document-records.js';
 import { createRedisConnection } from './redis-connection.js';
 
 const redisUrl = inject('redisUrl');
@@ -11,28 +13,31 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()?.();
 });
 
-function setup() {
+function setup(hooks?: DocumentQueueHooks, role: 'worker' | 'producer' = 'worker') {
   const prefix = uniqueName('dq');
-  const connection = createRedisConnection({ url: redisUrl, role: 'worker' });
-  const documents = new DocumentQueue({ connection, prefix });
+  const connection = createRedisConnection({ url: redisUrl, role });
+  const documents = new DocumentQueue({ connection, prefix, ...(hooks ? { hooks } : {}) });
   cleanups.push(async () => {
     await documents.queue.obliterate({ force: true });
+    const keys = await connection.keys(`${prefix}:*`);
+    if (keys.length) await connection.del(...keys);
     await documents.close();
     await connection.quit();
   });
   return { documents, connection, prefix };
 }
 
-const version = (text: string) => ({
+const version = (text: string, metadata: Record<string, string> = {}) => ({
   collection: 'docs',
   docId: 'guide.md',
   source: 'guide.md',
   text,
   contentHash: contentHash(text),
+  metadata,
 });
 
 describe('DocumentQueue', () => {
-  it('returns the queued job when the same version is submitted again', async () => {
+  it('returns the queued job when the same version is submitted again, with nothing in between', async () => {
     const { documents } = setup();
     const first = await documents.ingest(version('# One'));
     const again = await documents.ingest(version('# One'));
@@ -41,39 +46,72 @@ describe('DocumentQueue', () => {
     expect(await documents.queue.count()).toBe(1);
   });
 
-  it('records submissions in order; the latest is what the document should end as', async () => {
+  it('makes metadata and the pipeline fingerprint part of the version', async () => {
     const { documents } = setup();
-    await documents.ingest(version('v1'));
-    await documents.ingest(version('v2'));
-    expect((await documents.latest('docs', 'guide.md'))?.version).toBe(contentHash('v2'));
+    const first = await documents.ingest(version('# One', { team: 'a' }));
+    const relabelled = await documents.ingest(version('# One', { team: 'b' }));
+    expect(relabelled.deduplicated).toBe(false);
+    expect(relabelled.jobId).not.toBe(first.jobId);
+    const before = await documents.latest('docs', 'guide.md');
+    await documents.publishPipeline('another-fingerprint');
+    const rechunked = await documents.ingest(version('# One', { team: 'b' }));
+    expect(rechunked.deduplicated).toBe(false);
+    expect((await documents.latest('docs', 'guide.md'))?.version).not.toBe(before?.version);
+  });
+
+  it('gives a version overtaken by another a new job when it comes back (A → B → A)', async () => {
+    const { documents } = setup();
+    const a = await documents.ingest(version('A'));
+    const b = await documents.ingest(version('B'));
+    const aAgain = await documents.ingest(version('A'));
+    expect(new Set([a.jobId, b.jobId, aAgain.jobId]).size).toBe(3);
+    expect(aAgain.deduplicated).toBe(false);
+    expect((await documents.latest('docs', 'guide.md'))?.jobId).toBe(aAgain.jobId);
     await documents.remove({ collection: 'docs', docId: 'guide.md' });
     expect((await documents.latest('docs', 'guide.md'))?.version).toBe('deleted');
     expect(await documents.latest('docs', 'other.md')).toBeUndefined();
   });
 
-  it('runs a completed version again when another version was submitted after it', async () => {
-    const { documents } = setup();
-    const v1 = await documents.ingest(version('v1'));
-    const job = (await documents.queue.getJob(v1.jobId))!;
-    // Complete it the way a worker would: take it, then finish it under the lock token.
-    const { Worker } = await import('bullmq');
-    const worker = new Worker(documents.queue.name, null, {
-      connection: documents.queue.opts.connection,
-      prefix: documents.queue.opts.prefix,
-    });
-    const taken = await worker.getNextJob('token-1');
-    expect(taken.id).toBe(job.id);
-    await taken.moveToCompleted(
-      { docId: 'guide.md', chunks: 1, embedded: 1, skipped: 0, deleted: 0 },
-      'token-1',
-      false,
-    );
-    await worker.close();
-    await documents.ingest(version('v2'));
-    const again = await documents.ingest(version('v1'));
-    expect(again.jobId).toBe(v1.jobId);
-    expect(again.deduplicated).toBe(false);
-    expect(await (await documents.queue.getJob(v1.jobId))!.getState()).toBe('waiting');
+  it('records the submission and adds its job in one step: a failure in between leaves neither', async () => {
+    let blip: (() => Promise<void>) | undefined;
+    // A producer connection, as the API's: commands fail while it is down instead of waiting.
+    const { documents, connection } = setup({ beforeCommit: async () => blip?.() }, 'producer');
+    const first = await documents.ingest(version('v1'));
+    // The connection drops after the submission was read and before it is committed.
+    blip = async () => {
+      blip = undefined;
+      connection.disconnect(true);
+    };
+    await expect(documents.ingest(version('v2'))).rejects.toThrow();
+    await waitFor(async () => (await connection.ping().catch(() => '')) === 'PONG', { what: 'reconnect' });
+    expect((await documents.latest('docs', 'guide.md'))?.jobId).toBe(first.jobId);
+    expect(await documents.queue.count()).toBe(1);
+    // The caller's retry goes through whole.
+    const second = await documents.ingest(version('v2'));
+    expect((await documents.latest('docs', 'guide.md'))?.jobId).toBe(second.jobId);
+    expect(await documents.queue.getJob(second.jobId)).toBeDefined();
+  });
+
+  it('answers an indexed version from its own record, re-adding a job the queue no longer keeps', async () => {
+    const { documents, connection, prefix } = setup();
+    const submitted = await documents.ingest(version('kept'));
+    const latest = (await documents.latest('docs', 'guide.md'))!;
+    const record: IndexedRecord = {
+      version: latest.version,
+      contentHash: contentHash('kept'),
+      fingerprint: 'unknown',
+      jobId: submitted.jobId,
+      payload: { ...version('kept') },
+      chunks: { 'chk-1': 'digest' },
+      indexedAt: Date.now(),
+    };
+    await connection.hset(documentKeys(prefix).indexed('docs'), 'guide.md', JSON.stringify(record));
+    // Retention removed the job; the record still says this version is indexed.
+    await (await documents.queue.getJob(submitted.jobId))!.remove();
+    const again = await documents.ingest(version('kept'));
+    expect(again).toEqual({ ...submitted, deduplicated: true });
+    expect(await documents.queue.getJob(submitted.jobId)).toBeDefined();
+    expect((await documents.indexedRecords('docs')).get('guide.md')?.version).toBe(latest.version);
   });
 
   it('rejects a bad request before recording anything, naming the field', async () => {
@@ -103,32 +141,54 @@ describe('DocumentQueue', () => {
 });
 
 describe('DocumentLock', () => {
-  it('admits one job per document, lets the same job back in, and frees on release', async () => {
-    const { connection, prefix } = setup();
+  it("admits only the latest submission's job, one attempt at a time, fenced by the attempt's token", async () => {
+    const { documents, connection, prefix } = setup();
     const locks = new DocumentLock({ connection, prefix, ttlMs: 3000 });
-    const a = await locks.acquire('docs', 'guide.md', 'job-a');
-    expect(a?.held).toBe(true);
-    expect(await locks.acquire('docs', 'guide.md', 'job-b')).toBeUndefined();
-    expect(await locks.acquire('docs', 'other.md', 'job-b')).toBeDefined();
-    // The same job, resumed elsewhere after a crash, takes its lock back.
-    expect(await locks.acquire('docs', 'guide.md', 'job-a')).toBeDefined();
-    await a!.release();
-    expect(await locks.acquire('docs', 'guide.md', 'job-b')).toBeDefined();
+    const old = await documents.ingest(version('v1'));
+    const current = await documents.ingest(version('v2'));
+    expect((await locks.acquire('docs', 'guide.md', old.jobId, 'old:1')).state).toBe('superseded');
+    const first = await locks.acquire('docs', 'guide.md', current.jobId, 'cur:1');
+    expect(first.state).toBe('acquired');
+    // A stalled twin of the same job (another attempt) cannot take it, nor can it release it.
+    expect((await locks.acquire('docs', 'guide.md', current.jobId, 'cur:2')).state).toBe('locked');
+    if (first.state !== 'acquired') throw new Error('unreachable');
+    expect(await first.lease.isCurrent()).toBe(true);
+    await first.lease.commit(null);
+    expect((await locks.acquire('docs', 'guide.md', current.jobId, 'cur:2')).state).toBe('acquired');
   });
 
-  it('expires when its holder stops renewing', async () => {
-    const { connection, prefix } = setup();
-    const locks = new DocumentLock({ connection, prefix, ttlMs: 300 });
-    const a = await locks.acquire('docs', 'guide.md', 'job-a');
-    await a!.release();
-    await connection.set(
-      `${prefix}:ingest:doc-lock:docs:${Buffer.from('guide.md').toString('base64url')}`,
-      'dead',
-      'PX',
-      300,
+  it('loses the lease, and records nothing, once another attempt holds the document', async () => {
+    const { documents, connection, prefix } = setup();
+    const locks = new DocumentLock({ connection, prefix, ttlMs: 400 });
+    const { jobId } = await documents.ingest(version('v1'));
+    const held = await locks.acquire('docs', 'guide.md', jobId, 'a:1');
+    if (held.state !== 'acquired') throw new Error('not acquired');
+    // The lock is taken from under the holder (as after an expiry while it was cut off).
+    await connection.set(documentKeys(prefix).lock('docs', 'guide.md'), 'a:2', 'PX', 5000);
+    await new Promise((resolve) => held.lease.signal.addEventListener('abort', resolve));
+    expect(held.lease.signal.reason).toBeInstanceOf(LeaseLostError);
+    await expect(held.lease.commit(null)).rejects.toMatchObject({ code: 'PREEMPTED' });
+    expect(await connection.get(documentKeys(prefix).lock('docs', 'guide.md'))).toBe('a:2');
+  });
+
+  it('ends the lease before the lock can expire in Redis when renewals stop being confirmed', async () => {
+    const { documents, connection: checker, prefix } = setup();
+    const ttlMs = 1000;
+    const holder = createRedisConnection({ url: redisUrl, role: 'worker' });
+    cleanups.push(async () => holder.disconnect());
+    const locks = new DocumentLock({ connection: holder, prefix, ttlMs });
+    const { jobId } = await documents.ingest(version('v1'));
+    const held = await locks.acquire('docs', 'guide.md', jobId, 'a:1');
+    if (held.state !== 'acquired') throw new Error('not acquired');
+    // The holder is cut off from Redis: its renewals stop being confirmed.
+    holder.disconnect(false);
+    const remainingAtLoss = await new Promise<number>((resolve) =>
+      held.lease.signal.addEventListener('abort', () =>
+        resolve(checker.pttl(documentKeys(prefix).lock('docs', 'guide.md'))),
+      ),
     );
-    expect(await locks.acquire('docs', 'guide.md', 'job-b')).toBeUndefined();
-    await new Promise((r) => setTimeout(r, 400));
-    expect(await locks.acquire('docs', 'guide.md', 'job-b')).toBeDefined();
+    // When the holder stops, the lock is still in Redis: nobody else can have taken over yet.
+    expect(held.lease.signal.reason).toBeInstanceOf(LeaseLostError);
+    expect(remainingAtLoss).toBeGreaterThan(0);
   });
 });

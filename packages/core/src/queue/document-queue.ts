@@ -1,10 +1,7 @@
 import { Job, Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
+import { jobStatusSchema, type IngestAccepted, type JobStatus } from '../contract/api-contract.js';
 import { DEFAULT_PREFIX } from '../contract/config.js';
-import { ERROR_CODES, decodeFailure } from '../contract/errors.js';
-import { deleteJobId, ingestJobId } from '../contract/job-id.js';
-import { parsePayload, type PayloadInputOf } from '../contract/job-definition.js';
-import { enqueue } from './enqueue.js';
 import {
   INGEST_QUEUE,
   deleteDocumentJob,
@@ -12,34 +9,34 @@ import {
   ingestDocumentJob,
   type DeleteDocumentPayload,
 } from '../contract/document-jobs.js';
-import { jobStatusSchema, type IngestAccepted, type JobStatus } from '../contract/api-contract.js';
+import { ERROR_CODES, decodeFailure } from '../contract/errors.js';
+import { parsePayload, type JobDefinition, type PayloadInputOf } from '../contract/job-definition.js';
+import { deleteJobId, documentVersion, ingestJobId } from '../contract/job-id.js';
+import {
+  DELETED,
+  documentField,
+  documentKeys,
+  indexedRecordSchema,
+  latestSubmissionSchema,
+  parseRecord,
+  type IndexedRecord,
+  type LatestSubmission,
+} from './document-records.js';
 
 /** What a caller gives to enqueue an ingest. */
 export type IngestRequest = PayloadInputOf<typeof ingestDocumentJob>;
 
-/** The `version` recorded when a document's removal was submitted. */
-export const DELETED = 'deleted';
-
 /**
- * The latest submission recorded for a document. A job whose version is not the latest was
- * overtaken: it stops and leaves the document to the later job (last write wins).
+ * The fingerprint a submission is versioned with while no worker has published one yet: the
+ * version then changes once a worker starts, which costs at most one extra, incremental run.
  */
-export interface LatestVersion {
-  /** Submission number, increasing across all documents. */
-  seq: number;
-  /** The submitted contentHash, or {@link DELETED}. */
-  version: string;
-}
+export const UNKNOWN_FINGERPRINT = 'unknown';
 
-// Atomically: take the next sequence number and record this submission as the document's
-// latest; return the number and the previous record. One script, so that "submitted last" is
-// the order in which submissions reach Redis.
-const RECORD_SUBMISSION = `
-local seq = redis.call('INCR', KEYS[1])
-local previous = redis.call('HGET', KEYS[2], ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], seq .. ' ' .. ARGV[2])
-return {seq, previous or ''}
-`;
+/** Points where tests stop or break a submission on purpose (deterministic fault injection). */
+export interface DocumentQueueHooks {
+  /** Runs after the submission was read and before it is committed (record and job, atomically). */
+  beforeCommit?: (jobId: string) => Promise<void>;
+}
 
 /** Options for {@link DocumentQueue}. */
 export interface DocumentQueueOptions {
@@ -47,91 +44,150 @@ export interface DocumentQueueOptions {
   connection: Redis | Cluster;
   /** @defaultValue `sluice` */
   prefix?: string;
+  /** Test-only fault points. @defaultValue none */
+  hooks?: DocumentQueueHooks;
 }
 
-function parseLatest(raw: string | null | undefined): LatestVersion | undefined {
-  if (!raw) return undefined;
-  const [seq, version] = raw.split(' ');
-  return { seq: Number(seq), version: version ?? '' };
+/** Options of one {@link DocumentQueue.ingest}. */
+export interface IngestOptions {
+  /**
+   * Run the version again even when it is the latest submission (an audit's repair): a new job
+   * with a new submission number. @defaultValue false
+   */
+  force?: boolean;
 }
+
+// One round trip before a submission: its number, and what the decision needs to know.
+const READ_SUBMISSION = `
+local seq = redis.call('INCR', KEYS[1])
+return {seq, redis.call('HGET', KEYS[2], ARGV[1]) or '', redis.call('GET', KEYS[3]) or ''}
+`;
+
+/** The part of BullMQ's transaction wrapper used here (its `hset` takes a field → value object). */
+interface BullTransaction {
+  hset(key: string, fields: Record<string, string>): unknown;
+  exec(): Promise<[Error | null, unknown][] | null>;
+}
+
+/** Job states in which a job still carries out (or carried out) its submission. */
+const LIVE_STATES: ReadonlySet<string> = new Set([
+  'waiting',
+  'active',
+  'delayed',
+  'prioritized',
+  'waiting-children',
+  'completed',
+]);
 
 /**
- * The producer side of document jobs, shared by the API and the SDK's Redis mode: records the
- * submission order per document (for last-write-wins), enqueues with deterministic job IDs and
- * answers job status.
+ * The producer side of document jobs, shared by the API and the SDK's Redis mode. Every
+ * submission gets a number; the document's latest submission names the one job allowed to
+ * index or delete it (last write wins), and recording it and enqueueing that job are one
+ * MULTI/EXEC: both happen or neither does, whatever fails in between.
  */
 export class DocumentQueue {
   readonly queue: Queue;
   readonly #connection: Redis | Cluster;
-  readonly #prefix: string;
+  readonly #keys: ReturnType<typeof documentKeys>;
+  readonly #hooks: DocumentQueueHooks;
 
   constructor(options: DocumentQueueOptions) {
     this.#connection = options.connection;
-    this.#prefix = options.prefix ?? DEFAULT_PREFIX;
-    this.queue = new Queue(INGEST_QUEUE, { connection: options.connection, prefix: this.#prefix });
+    const prefix = options.prefix ?? DEFAULT_PREFIX;
+    this.#keys = documentKeys(prefix);
+    this.#hooks = options.hooks ?? {};
+    this.queue = new Queue(INGEST_QUEUE, { connection: options.connection, prefix });
   }
 
   /**
-   * Enqueues one version of a document. The same version again returns the existing job
-   * (`deduplicated: true`) while it is queued, running, or still the document's indexed version;
-   * a version that was overtaken by another and is submitted again runs again, so the last
-   * submission always wins.
-   * @throws SluiceError `INVALID_REQUEST` naming the bad field
+   * Submits one version of a document. Its version is (content, metadata, pipeline fingerprint).
+   * The same version submitted again with no other submission of the document in between
+   * answers the existing job (`deduplicated: true`) while it is queued, running, completed or
+   * failed for good, and re-adds it under the same ID when it is already indexed but was removed
+   * from the queue's history. Anything else gets a new job: a version overtaken by another (A →
+   * B → A) runs again.
+   * @throws SluiceError `INVALID_REQUEST` naming the bad field, before anything is recorded
    */
-  async ingest(request: IngestRequest): Promise<IngestAccepted> {
-    // Validate before recording anything.
-    parsePayload(ingestDocumentJob, request);
-    const jobId = ingestJobId(request);
-    await this.queue.waitUntilReady();
-    const previous = await this.#recordSubmission(request.collection, request.docId, request.contentHash);
-    const existing = await Job.fromId(this.queue, jobId);
-    if (existing) {
-      const state = await existing.getState();
-      const overtaken = previous.previous?.version !== request.contentHash;
-      const reusable =
-        state === 'completed'
-          ? !overtaken
-          : state === 'failed'
-            ? !decodeFailureRetryable(existing.failedReason)
-            : state !== 'unknown';
-      if (reusable) {
-        return { jobId, docId: request.docId, contentHash: request.contentHash, deduplicated: true };
+  async ingest(request: IngestRequest, options: IngestOptions = {}): Promise<IngestAccepted> {
+    const payload = parsePayload(ingestDocumentJob, request);
+    const { collection, docId, contentHash } = payload;
+    const read = await this.#readSubmission(collection, docId);
+    const version = documentVersion({
+      contentHash,
+      metadata: payload.metadata,
+      fingerprint: read.fingerprint || UNKNOWN_FINGERPRINT,
+    });
+    const answer = (jobId: string, deduplicated: boolean) => ({ jobId, docId, contentHash, deduplicated });
+    if (!options.force && read.latest?.version === version) {
+      const state = await this.queue.getJobState(read.latest.jobId);
+      if (
+        LIVE_STATES.has(state) ||
+        (state === 'failed' && !(await this.#failedRetryable(read.latest.jobId)))
+      ) {
+        return answer(read.latest.jobId, true);
       }
-      await existing.remove();
+      if (state === 'unknown' && (await this.indexed(collection, docId))?.version === version) {
+        // Indexed, but the job is gone from the queue's history: the same job again, which the
+        // worker completes at once from the record.
+        await this.#commit(collection, docId, read.latest, ingestDocumentJob, payload);
+        return answer(read.latest.jobId, true);
+      }
     }
-    await enqueue(this.queue, ingestDocumentJob, request, { jobId });
-    return { jobId, docId: request.docId, contentHash: request.contentHash, deduplicated: false };
+    const latest = {
+      seq: read.seq,
+      version,
+      jobId: ingestJobId({ collection, docId, version, seq: read.seq }),
+    };
+    await this.#commit(collection, docId, latest, ingestDocumentJob, payload);
+    return answer(latest.jobId, false);
   }
 
-  /** Enqueues the removal of every chunk of a document. */
+  /** Submits the removal of every chunk of a document. */
   async remove(input: DeleteDocumentPayload): Promise<{ jobId: string }> {
-    parsePayload(deleteDocumentJob, input);
-    await this.queue.waitUntilReady();
-    const previous = await this.#recordSubmission(input.collection, input.docId, DELETED);
-    const jobId = deleteJobId({ ...input, nonce: String(previous.seq) });
-    await enqueue(this.queue, deleteDocumentJob, input, { jobId });
-    return { jobId };
+    const payload = parsePayload(deleteDocumentJob, input);
+    const { seq } = await this.#readSubmission(payload.collection, payload.docId);
+    const latest = { seq, version: DELETED, jobId: deleteJobId({ ...payload, seq }) };
+    await this.#commit(payload.collection, payload.docId, latest, deleteDocumentJob, payload);
+    return { jobId: latest.jobId };
   }
 
   /** The latest submission recorded for a document, if any. */
-  async latest(collection: string, docId: string): Promise<LatestVersion | undefined> {
+  async latest(collection: string, docId: string): Promise<LatestSubmission | undefined> {
     await this.queue.waitUntilReady();
-    return parseLatest(await this.#connection.hget(this.#latestKey(), field(collection, docId)));
+    const raw = await this.#connection.hget(this.#keys.latest, documentField(collection, docId));
+    return parseRecord(latestSubmissionSchema, raw);
   }
 
-  /**
-   * Records the version now indexed for a document (`undefined` after a delete). Chunk metadata
-   * cannot say it: an unchanged chunk keeps the `contentHash` of the version that first wrote it.
-   */
-  async markIndexed(collection: string, docId: string, contentHash: string | undefined): Promise<void> {
-    if (contentHash === undefined) await this.#connection.hdel(this.#indexedKey(collection), docId);
-    else await this.#connection.hset(this.#indexedKey(collection), docId, contentHash);
+  /** What a document has indexed, from Sluice's own record. */
+  async indexed(collection: string, docId: string): Promise<IndexedRecord | undefined> {
+    await this.queue.waitUntilReady();
+    return parseRecord(
+      indexedRecordSchema,
+      await this.#connection.hget(this.#keys.indexed(collection), docId),
+    );
   }
 
-  /** The indexed version of every document of a collection, by docId. */
-  async indexedVersions(collection: string): Promise<Map<string, string>> {
+  /** Every indexed record of a collection, by docId, read in pages (HSCAN). */
+  async indexedRecords(collection: string): Promise<Map<string, IndexedRecord>> {
     await this.queue.waitUntilReady();
-    return new Map(Object.entries(await this.#connection.hgetall(this.#indexedKey(collection))));
+    const records = new Map<string, IndexedRecord>();
+    const key = this.#keys.indexed(collection);
+    let cursor = '0';
+    do {
+      const [next, entries] = await this.#connection.hscan(key, cursor, 'COUNT', 500);
+      for (let i = 0; i + 1 < entries.length; i += 2) {
+        const record = parseRecord(indexedRecordSchema, entries[i + 1]);
+        if (record) records.set(entries[i]!, record);
+      }
+      cursor = next;
+    } while (cursor !== '0');
+    return records;
+  }
+
+  /** Records the pipeline fingerprint the workers run (each worker, at its start). */
+  async publishPipeline(fingerprint: string): Promise<void> {
+    await this.queue.waitUntilReady();
+    await this.#connection.set(this.#keys.pipeline, fingerprint);
   }
 
   /** A job's state, or undefined when no such job exists (or it was removed after a week). */
@@ -163,36 +219,48 @@ export class DocumentQueue {
     await this.queue.close();
   }
 
-  async #recordSubmission(
+  async #readSubmission(
     collection: string,
     docId: string,
-    version: string,
-  ): Promise<LatestVersion & { previous: LatestVersion | undefined }> {
-    const [seq, previous] = (await this.#connection.eval(
-      RECORD_SUBMISSION,
-      2,
-      `${this.#prefix}:${INGEST_QUEUE}:doc-seq`,
-      this.#latestKey(),
-      field(collection, docId),
-      version,
-    )) as [number, string];
-    return { seq: Number(seq), version, previous: parseLatest(previous) };
+  ): Promise<{ seq: number; latest: LatestSubmission | undefined; fingerprint: string }> {
+    await this.queue.waitUntilReady();
+    const [seq, latest, fingerprint] = (await this.#connection.eval(
+      READ_SUBMISSION,
+      3,
+      this.#keys.seq,
+      this.#keys.latest,
+      this.#keys.pipeline,
+      documentField(collection, docId),
+    )) as [number, string, string];
+    return { seq: Number(seq), latest: parseRecord(latestSubmissionSchema, latest), fingerprint };
   }
 
-  #indexedKey(collection: string): string {
-    return `${this.#prefix}:${INGEST_QUEUE}:indexed:${collection}`;
+  /**
+   * Records `latest` as the document's latest submission and adds its job, in one MULTI/EXEC.
+   * Adding a job whose ID exists is a no-op in BullMQ, so committing again is safe.
+   */
+  async #commit<TDef extends JobDefinition>(
+    collection: string,
+    docId: string,
+    latest: LatestSubmission,
+    def: TDef,
+    payload: PayloadInputOf<TDef>,
+  ): Promise<void> {
+    const data = parsePayload(def, payload);
+    const job = new Job(this.queue, def.name, data, { ...def.defaults, jobId: latest.jobId }, latest.jobId);
+    await this.#hooks.beforeCommit?.(latest.jobId);
+    // BullMQ's own client, whose transactions run its scripts (`addJob` on a transaction is how its
+    // bulk and flow inserts work). Both commands are queued here and sent as one MULTI/EXEC.
+    const multi = (await this.queue.backend.client).multi() as unknown as BullTransaction;
+    multi.hset(this.#keys.latest, { [documentField(collection, docId)]: JSON.stringify(latest) });
+    void job.addJob(multi as never).catch(() => undefined);
+    const results = await multi.exec();
+    const failed = results?.find(([err]) => err);
+    if (!results || failed) throw failed?.[0] ?? new Error('the submission transaction was aborted');
   }
 
-  #latestKey(): string {
-    return `${this.#prefix}:${INGEST_QUEUE}:doc-latest`;
+  async #failedRetryable(jobId: string): Promise<boolean> {
+    const job = await Job.fromId(this.queue, jobId);
+    return ERROR_CODES[decodeFailure(job?.failedReason).code].retryable;
   }
-}
-
-function field(collection: string, docId: string): string {
-  // Collection names cannot contain a newline, so the pair is unambiguous.
-  return `${collection}\n${docId}`;
-}
-
-function decodeFailureRetryable(reason: string | undefined): boolean {
-  return ERROR_CODES[decodeFailure(reason).code].retryable;
 }

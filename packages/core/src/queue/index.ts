@@ -5,7 +5,14 @@
 export { checkEvictionPolicy, createRedisConnection, reconnectDelay } from './redis-connection.js';
 export type { RedisConnectionOptions, RedisRole } from './redis-connection.js';
 export { enqueue } from './enqueue.js';
-export { DELETED, DocumentQueue } from './document-queue.js';
-export type { DocumentQueueOptions, IngestRequest, LatestVersion } from './document-queue.js';
-export { DocumentLock } from './document-lock.js';
-export type { DocumentLockOptions, HeldDocumentLock } from './document-lock.js';
+export { DocumentQueue, UNKNOWN_FINGERPRINT } from './document-queue.js';
+export type {
+  DocumentQueueHooks,
+  DocumentQueueOptions,
+  IngestOptions,
+  IngestRequest,
+} from './document-queue.js';
+export { DocumentLock, LeaseLostError } from './document-lock.js';
+export type { AcquireResult, DocumentLease, DocumentLockOptions } from './document-lock.js';
+export { DELETED, indexedRecordSchema, latestSubmissionSchema } from './document-records.js';
+export type { IndexedRecord, LatestSubmission } from './document-records.js';

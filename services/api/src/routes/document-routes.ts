@@ -194,10 +194,11 @@ async function listDocuments(
   store: ChromaStore,
   collection: string,
 ): Promise<DocumentList> {
-  const [stored, indexed] = await Promise.all([
+  const [stored, records] = await Promise.all([
     store.listDocuments(collection),
-    documents.indexedVersions(collection),
+    documents.indexedRecords(collection),
   ]);
+  const indexed = new Map([...records].map(([docId, record]) => [docId, record.contentHash]));
   const byDocId = new Map(stored.map((d) => [d.docId, d]));
   for (const docId of indexed.keys()) {
     if (!byDocId.has(docId)) byDocId.set(docId, { docId, contentHash: undefined, chunks: 0 });
