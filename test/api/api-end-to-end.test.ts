@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { contentHash } from '@sluice/core';
+import { ChromaStore } from '@sluice/ingest';
 import { corpusPath } from '../support/documents.js';
 import { mintToken, startStack, type TestStack } from '../support/stack.js';
 import { TestClient, type JobAnswer } from './api-client.js';
@@ -152,5 +153,65 @@ describe('the API end to end, with a real worker process', () => {
     expect((await client.waitForJob(removal.body.jobId as string)).result).toMatchObject({
       docId: 'garden/tulips.md',
     });
+  });
+
+  it('audits a collection: finds drift injected straight into Chroma, repairs it, and exports the drift as a gauge', async () => {
+    const audited = stack.collection('audit');
+    const auditor = new TestClient(client.baseUrl, mintToken({ collections: [audited] }));
+    const texts = ['# Roses\n\nPrune roses in late winter.', '# Ferns\n\nFerns like shade and moist soil.'];
+    for (const [i, text] of texts.entries()) {
+      const accepted = await auditor.request('POST', `/v1/collections/${audited}/documents`, {
+        body: { docId: `plant-${i}.md`, text, type: 'markdown' },
+      });
+      expect((await auditor.waitForJob(accepted.body.jobId as string)).state).toBe('completed');
+    }
+    const clean = await auditor.request('POST', `/v1/collections/${audited}/audit`, { body: {} });
+    expect(clean.status).toBe(200);
+    expect(clean.body).toMatchObject({
+      documents: 2,
+      missing: 0,
+      orphans: 0,
+      stale: 0,
+      duplicates: 0,
+      repairJobs: [],
+    });
+
+    // Drift, written straight into Chroma behind Sluice's back: a chunk deleted, one relabelled.
+    const handle = await new ChromaStore({ url: stack.chromaUrl }).collection(audited);
+    const all = await handle.get({ include: ['metadatas'] });
+    await handle.delete({ ids: [all.ids[0]!] });
+    await handle.update({ ids: [all.ids[1]!], metadatas: [{ source: 'tampered' }] });
+    const found = await auditor.request<{ missing: number; stale: number; repairJobs: string[] }>(
+      'POST',
+      `/v1/collections/${audited}/audit`,
+      { body: { repair: false } },
+    );
+    expect(found.body).toMatchObject({ missing: 1, stale: 1, repairJobs: [] });
+    const metrics = await (await fetch(`${client.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(
+      new RegExp(`sluice_audit_drift\\{[^}]*collection="${audited}"[^}]*kind="missing"[^}]*\\} 1`),
+    );
+
+    const repaired = await auditor.request<{ repairJobs: string[] }>(
+      'POST',
+      `/v1/collections/${audited}/audit`,
+      {
+        body: { repair: true },
+      },
+    );
+    expect(repaired.body.repairJobs.length).toBe(2);
+    for (const jobId of repaired.body.repairJobs)
+      expect((await auditor.waitForJob(jobId)).state).toBe('completed');
+    const after = await auditor.request('POST', `/v1/collections/${audited}/audit`, { body: {} });
+    expect(after.body).toMatchObject({
+      documents: 2,
+      chunks: all.ids.length,
+      missing: 0,
+      stale: 0,
+      orphans: 0,
+      duplicates: 0,
+    });
+    // A token that does not cover the collection may not audit it.
+    expect((await client.request('POST', `/v1/collections/${audited}/audit`, { body: {} })).status).toBe(403);
   });
 });

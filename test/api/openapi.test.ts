@@ -101,6 +101,7 @@ describe('the OpenAPI document', () => {
         'DELETE /v1/collections/{collection}/documents/{docId}',
         'GET /v1/jobs/{jobId}',
         'POST /v1/collections/{collection}/query',
+        'POST /v1/collections/{collection}/audit',
         'GET /admin/queues',
       ].sort(),
     );

@@ -119,6 +119,20 @@ describe('a worker process', () => {
     expect(done.attemptsMade).toBe(1);
   });
 
+  it('exits within drain timeout + abort grace + its margin when shutting down hangs', async () => {
+    const { worker } = setup();
+    const w = await worker({ DRAIN_TIMEOUT_MS: '500', TEST_HANG_ON_CLOSE: 'true' });
+    const started = performance.now();
+    w.signal('SIGTERM');
+    const exit = await w.exited;
+    const took = performance.now() - started;
+    // Drain 0.5 s (nothing running), then the close hangs: the 5 s abort grace is not even needed,
+    // the 2 s margin after drain + grace is the most it may take.
+    expect(exit.code).toBe(1);
+    expect(took).toBeLessThan(500 + 5000 + 2000 + 1000);
+    expect(w.output()).toContain('shutdown did not finish in time');
+  });
+
   it('exits at once with a non-zero code on a second signal', async () => {
     const { queue, worker, waitForSteps } = setup();
     const w = await worker({ DRAIN_TIMEOUT_MS: '30000' });

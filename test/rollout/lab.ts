@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DocumentQueue, createRedisConnection, type IngestRequest } from '@sluice/core/queue';
-import { ChromaStore } from '@sluice/ingest';
+import { ChromaStore, auditCollection, driftOf } from '@sluice/ingest';
 import { API_MAIN, WORKER_MAIN, startStack, type TestStack } from '../support/stack.js';
 import {
   API_DEPLOYMENT,
@@ -16,6 +16,11 @@ import type { PodObserver, PodTemplate } from './replica-set.js';
 import type { LabForm, ScenarioReport } from './report.js';
 import { Deployment, type RolloutResult, type TimingOverrides } from './rolling-update.js';
 import { ExpectedChunks, feed, submitSpread, type CorpusSelection, type Submission } from './workload.js';
+
+/** SPEC › Time to resume: how soon a job handed back on SIGTERM runs on another worker. */
+const RESUME_AFTER_HAND_BACK_MS = 1000;
+/** SPEC › Time to resume: how soon the job of a SIGKILLed worker runs on another, by default. */
+const RESUME_AFTER_KILL_MS = 15_000;
 
 /** Chunks one pipeline batch embeds and writes (IngestPipeline's default): the unit of redone work. */
 export const BATCH_SIZE = 256;
@@ -357,6 +362,30 @@ export class Lab {
     ];
     const logs = workerEvidence(this.pods());
     const violations = [...(input.violations ?? [])];
+    // G8: after every scenario, Chroma holds exactly what Sluice recorded, chunk by chunk.
+    const audit = await auditCollection({
+      store: this.store,
+      documents: this.documents,
+      collection: this.collection,
+    });
+    if (driftOf(audit) > 0) {
+      violations.push(
+        `the audit found drift: ${audit.missing} missing, ${audit.orphans} orphans, ${audit.stale} stale, ${audit.duplicates} duplicates`,
+      );
+    }
+    // SPEC › Time to resume: a job handed back runs again within 1 s, a SIGKILLed worker's within 15 s.
+    const handBackMax = maxOf(logs.resumeAfterPreemptionMs);
+    if (handBackMax !== undefined && handBackMax > RESUME_AFTER_HAND_BACK_MS) {
+      violations.push(
+        `a job handed back ran again only after ${(handBackMax / 1000).toFixed(1)} s (SPEC: within 1 s)`,
+      );
+    }
+    const killMax = maxOf(logs.resumeAfterKillMs);
+    if (killMax !== undefined && killMax > RESUME_AFTER_KILL_MS) {
+      violations.push(
+        `a SIGKILLed worker's job ran again only after ${(killMax / 1000).toFixed(1)} s (SPEC: within 15 s)`,
+      );
+    }
     const expectedFailures = new Map(input.expectedFailures);
     const failureOf = new Map(
       input.expected.flatMap((d) => (d.failure ? [[d.docId, d.failure] as const] : [])),
@@ -427,6 +456,8 @@ export class Lab {
         ? [`${logs.inFlightAtSigterm} jobs were running in workers when they got SIGTERM`]
         : []),
       ...resumes,
+      `audit: ${audit.documents} documents, ${audit.chunks} chunks, drift ${driftOf(audit)}` +
+        (audit.inFlight ? ` (${audit.inFlight} documents still settling)` : ''),
       `collection ${this.collection}, prefix ${this.prefix}, seed ${this.settings.seed}`,
       `releases in the worker logs: ${logs.releases.join(', ')}`,
       ...Object.entries(logs.errors).map(([msg, n]) => `worker error lines: ${n}× "${msg}"`),

@@ -240,6 +240,7 @@ describe('HTTP wait', () => {
     chunks: 3,
     embedded: 3,
     skipped: 0,
+    updated: 0,
     deleted: 0,
   };
 

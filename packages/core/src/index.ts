@@ -78,8 +78,14 @@ export type {
   IngestDocumentPayload,
 } from './contract/document-jobs.js';
 // The HTTP API's request bodies and its answers.
-export { ingestTextBodySchema, queryBodySchema, tokenClaimsSchema } from './contract/api-contract.js';
 export {
+  auditBodySchema,
+  ingestTextBodySchema,
+  queryBodySchema,
+  tokenClaimsSchema,
+} from './contract/api-contract.js';
+export {
+  auditReportSchema,
   deleteAcceptedSchema,
   documentListSchema,
   errorBodySchema,
@@ -89,6 +95,8 @@ export {
   queryResultSchema,
 } from './contract/api-contract.js';
 export type {
+  AuditBody,
+  AuditReport,
   DocumentList,
   ErrorBody,
   IngestAccepted,

@@ -402,22 +402,43 @@ export class ChromaStore implements ChunkStore {
    * missing collection.
    */
   async *scan(collection: string, signal?: AbortSignal): AsyncGenerator<StoredRecord[]> {
+    for await (const page of this.#pages(
+      collection,
+      ['metadatas', 'documents'],
+      'read the records',
+      signal,
+    )) {
+      yield page.ids.map((id, i) => ({
+        id,
+        text: page.documents[i] ?? '',
+        metadata: (page.metadatas[i] ?? {}) as ChunkMetadata,
+      }));
+    }
+  }
+
+  /** A collection's records, `pageSize` at a time, with the fields asked for. */
+  async *#pages(
+    collection: string,
+    include: ('metadatas' | 'documents')[],
+    what: string,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<{
+    ids: string[];
+    documents: (string | null)[];
+    metadatas: (Record<string, unknown> | null)[];
+  }> {
     const { pageSize } = this.#options;
     for (let offset = 0; ; offset += pageSize) {
       signal?.throwIfAborted();
       const page = await this.#withCollection(
         collection,
         signal,
-        `read the records of ${collection}`,
-        (c) => c.get({ include: ['metadatas', 'documents'], limit: pageSize, offset }),
+        `${what} of ${collection}`,
+        (c) => c.get({ include, limit: pageSize, offset }),
         () => undefined,
       );
       if (!page) return;
-      yield page.ids.map((id, i) => ({
-        id,
-        text: page.documents[i] ?? '',
-        metadata: (page.metadatas[i] ?? {}) as ChunkMetadata,
-      }));
+      yield page;
       if (page.ids.length < pageSize) return;
     }
   }
@@ -476,17 +497,7 @@ export class ChromaStore implements ChunkStore {
       newest: { at: number; hash: string } | undefined;
     }
     const documents = new Map<string, Tally>();
-    const { pageSize } = this.#options;
-    for (let offset = 0; ; offset += pageSize) {
-      signal?.throwIfAborted();
-      const page = await this.#withCollection(
-        collection,
-        signal,
-        `list the documents of ${collection}`,
-        (c) => c.get({ include: ['metadatas'], limit: pageSize, offset }),
-        () => undefined,
-      );
-      if (!page) break;
+    for await (const page of this.#pages(collection, ['metadatas'], 'list the documents', signal)) {
       for (const metadata of page.metadatas) {
         const docId = metadata?.docId;
         if (typeof docId !== 'string') continue;
@@ -499,7 +510,6 @@ export class ChromaStore implements ChunkStore {
         const at = metadata?.ingestedAt;
         if (typeof at === 'number' && (!tally.newest || at > tally.newest.at)) tally.newest = { at, hash };
       }
-      if (page.ids.length < pageSize) break;
     }
     return [...documents]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))

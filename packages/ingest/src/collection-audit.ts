@@ -1,27 +1,7 @@
-import type { JobStatus } from '@sluice/core';
+import type { AuditReport, JobStatus } from '@sluice/core';
 import type { DocumentQueue, IndexedRecord } from '@sluice/core/queue';
 import type { ChromaStore } from './chroma-store.js';
 import { metadataDigest } from './chunk-plan.js';
-
-/** What {@link auditCollection} found (SPEC: `POST /v1/collections/{collection}/audit`). */
-export interface AuditReport {
-  /** Documents Sluice recorded as indexed. */
-  documents: number;
-  /** Chunks stored in Chroma for the collection. */
-  chunks: number;
-  /** Recorded chunks that are not in Chroma. */
-  missing: number;
-  /** Stored chunks of no indexed document, or not among their document's recorded chunks (an old fingerprint, a stray write). */
-  orphans: number;
-  /** Stored chunks whose metadata differs from what their document's indexed version wrote. */
-  stale: number;
-  /** Stored chunks whose text their document already holds under a recorded chunk: the same text stored more often than the document holds it. */
-  duplicates: number;
-  /** Documents left out because a later submission of theirs is still being processed (not drift: they are settling). */
-  inFlight: number;
-  /** Jobs submitted to repair the drift (with `repair`). */
-  repairJobs: string[];
-}
 
 /** What one document's drift needs. */
 interface Drift {

@@ -36,4 +36,4 @@ export type { DocumentPlannerOptions, Planner } from './document-planner.js';
 export { IngestPipeline } from './pipeline.js';
 export type { IngestContext, IngestOutcome, IngestPipelineOptions } from './pipeline.js';
 export { auditCollection, driftOf } from './collection-audit.js';
-export type { AuditOptions, AuditReport } from './collection-audit.js';
+export type { AuditOptions } from './collection-audit.js';

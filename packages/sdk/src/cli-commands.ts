@@ -245,6 +245,36 @@ export async function listCommand(
   }
 }
 
+/**
+ * `sluice audit`: compares a collection with what Sluice indexed; with `--repair`, submits the
+ * jobs that converge it. Exits 1 when drift was found (and not repaired).
+ */
+export async function auditCommand(
+  flags: ConnectionFlags & { collection: string; repair?: boolean; json?: boolean },
+  env: CliEnv,
+): Promise<number> {
+  const collection = checkCollection(flags.collection);
+  const sluice = connect(connectionOptions(flags, env), 'audit');
+  try {
+    const report = await sluice.audit({ collection, repair: flags.repair ?? false });
+    const drift = report.missing + report.orphans + report.stale + report.duplicates;
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify(report)}\n`);
+    } else {
+      process.stdout.write(
+        `${collection}: ${report.documents} documents, ${report.chunks} chunks; ` +
+          `missing ${report.missing}, orphans ${report.orphans}, stale ${report.stale}, duplicates ${report.duplicates}` +
+          (report.inFlight ? `; ${report.inFlight} documents still settling` : '') +
+          '\n',
+      );
+      if (report.repairJobs.length) process.stdout.write(`repair jobs: ${report.repairJobs.join(' ')}\n`);
+    }
+    return drift === 0 || report.repairJobs.length > 0 ? EXIT.ok : EXIT.failed;
+  } finally {
+    await sluice.close();
+  }
+}
+
 /** `sluice remove`: submits a document's removal; with `--wait`, follows it. */
 export async function removeCommand(
   docId: string,

@@ -113,6 +113,17 @@ function buildProgram(setExit: (code: number) => void): Command {
 
   withConnectionOptions(
     program
+      .command('audit')
+      .description('Compare a collection with what Sluice indexed; exit 1 on drift (needs the API).')
+      .requiredOption('-c, --collection <name>', 'collection to audit')
+      .option('--repair', 'submit the jobs that converge the drift')
+      .option('--json', 'print the report as JSON'),
+  ).action(async (flags: ConnectionFlags & { collection: string; repair?: boolean; json?: boolean }) =>
+    setExit(await (await commands()).auditCommand(flags, env)),
+  );
+
+  withConnectionOptions(
+    program
       .command('remove')
       .description("Remove a document's chunks from a collection.")
       .argument('<docId>', 'the document to remove')

@@ -3,6 +3,7 @@ import {
   MAX_INLINE_TEXT_BYTES,
   MEDIA_TYPES,
   SluiceError,
+  auditReportSchema,
   codeForStatus,
   deleteAcceptedSchema,
   documentListSchema,
@@ -13,6 +14,7 @@ import {
   parseRetryAfter,
   queryBodySchema,
   queryResultSchema,
+  type AuditReport,
   type DocumentJobResult,
   type DocumentList,
   type IngestAccepted,
@@ -157,6 +159,11 @@ export class HttpTransport implements SluiceTransport {
   async list(collection: string, options: RequestOptions): Promise<DocumentList> {
     const path = `/v1/collections/${encodeURIComponent(collection)}/documents`;
     return this.#request('GET', path, undefined, documentListSchema, options);
+  }
+
+  async audit(collection: string, repair: boolean, options: RequestOptions): Promise<AuditReport> {
+    const path = `/v1/collections/${encodeURIComponent(collection)}/audit`;
+    return this.#request('POST', path, { json: { repair } }, auditReportSchema, options);
   }
 
   async close(): Promise<void> {

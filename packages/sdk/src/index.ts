@@ -4,7 +4,7 @@
  * client when given a `redisUrl`), the CLI `@sluice/sdk/cli`.
  */
 export { SluiceClient } from './sluice-client.js';
-export type { ListOptions, QueryOptions, RemoveOptions } from './sluice-client.js';
+export type { AuditOptions, ListOptions, QueryOptions, RemoveOptions } from './sluice-client.js';
 export type {
   ApiModeOptions,
   CommonClientOptions,
@@ -23,6 +23,7 @@ export type { CreateTokenOptions } from './token.js';
 // only this package.
 export { ERROR_CODES, SUPPORTED_EXTENSIONS, SluiceError } from '@sluice/core';
 export type {
+  AuditReport,
   DocumentJobResult,
   DocumentList,
   DocumentType,

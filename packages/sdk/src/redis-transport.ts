@@ -7,6 +7,7 @@ import {
   SluiceError,
   contentHash,
   toSluiceError,
+  type AuditReport,
   type DocumentJobResult,
   type DocumentList,
   type IngestAccepted,
@@ -142,6 +143,10 @@ export class RedisTransport implements SluiceTransport {
 
   async list(): Promise<DocumentList> {
     throw needsApi('list');
+  }
+
+  async audit(): Promise<AuditReport> {
+    throw needsApi('audit');
   }
 
   async close(): Promise<void> {

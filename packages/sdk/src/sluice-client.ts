@@ -1,5 +1,12 @@
 import { collectionSchema, docIdSchema, queryBodySchema } from '@sluice/core';
-import type { DocumentJobResult, DocumentList, IngestAccepted, JobStatus, QueryResult } from '@sluice/core';
+import type {
+  AuditReport,
+  DocumentJobResult,
+  DocumentList,
+  IngestAccepted,
+  JobStatus,
+  QueryResult,
+} from '@sluice/core';
 import { z } from 'zod';
 import { resolveDocument, type IngestOptions } from './document-input.js';
 import { HttpTransport } from './http-transport.js';
@@ -25,6 +32,13 @@ export interface QueryOptions extends RequestOptions {
   text: string;
   /** Matches wanted, 1–100. @defaultValue 5 */
   k?: number;
+}
+
+/** What {@link SluiceClient.audit} takes. */
+export interface AuditOptions extends RequestOptions {
+  collection: string;
+  /** Submit the jobs that converge the drift found. @defaultValue false */
+  repair?: boolean;
 }
 
 /** What {@link SluiceClient.list} takes. */
@@ -122,6 +136,16 @@ export class SluiceClient {
   async list(options: ListOptions): Promise<DocumentList> {
     const collection = validate(collectionSchema, options.collection, 'collection');
     return (await this.#transport).list(collection, options);
+  }
+
+  /**
+   * Compares the collection in Chroma with Sluice's record of what is indexed (missing, orphaned,
+   * stale and duplicated chunks); with `repair`, submits the jobs that converge it. HTTP mode only.
+   * @throws SluiceError `INVALID_REQUEST` in Redis mode
+   */
+  async audit(options: AuditOptions): Promise<AuditReport> {
+    const collection = validate(collectionSchema, options.collection, 'collection');
+    return (await this.#transport).audit(collection, options.repair ?? false, options);
   }
 
   /** Releases connections; waits still pending reject with `SHUTTING_DOWN`. Safe to call twice. */

@@ -1,4 +1,4 @@
-import type { DocumentJobResult, DocumentList, IngestAccepted, JobStatus, QueryResult } from '@sluice/core';
+import type * as api from '@sluice/core';
 import type { ResolvedDocument } from './document-input.js';
 import type { WaitOptions } from './job-outcome.js';
 
@@ -13,11 +13,12 @@ export interface RequestOptions {
  * Inputs arrive validated; transports only move them.
  */
 export interface SluiceTransport {
-  ingest(doc: ResolvedDocument, options: RequestOptions): Promise<IngestAccepted>;
-  status(jobId: string, options: RequestOptions): Promise<JobStatus>;
-  wait(jobId: string, options: WaitOptions): Promise<DocumentJobResult>;
+  ingest(doc: ResolvedDocument, options: RequestOptions): Promise<api.IngestAccepted>;
+  status(jobId: string, options: RequestOptions): Promise<api.JobStatus>;
+  wait(jobId: string, options: WaitOptions): Promise<api.DocumentJobResult>;
   remove(collection: string, docId: string, options: RequestOptions): Promise<{ jobId: string }>;
-  query(collection: string, text: string, k: number, options: RequestOptions): Promise<QueryResult>;
-  list(collection: string, options: RequestOptions): Promise<DocumentList>;
+  query(collection: string, text: string, k: number, options: RequestOptions): Promise<api.QueryResult>;
+  list(collection: string, options: RequestOptions): Promise<api.DocumentList>;
+  audit(collection: string, repair: boolean, options: RequestOptions): Promise<api.AuditReport>;
   close(): Promise<void>;
 }

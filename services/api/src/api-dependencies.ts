@@ -1,7 +1,8 @@
-import { type ApiConfig, type Logger } from '@sluice/core';
+import { type ApiConfig, type AuditReport, type Logger } from '@sluice/core';
 import { DocumentQueue, createRedisConnection } from '@sluice/core/queue';
 import {
   createMetricsRegistry,
+  registerAuditDrift,
   registerHttpMetrics,
   registerQueueDepth,
   type HealthCheck,
@@ -27,6 +28,8 @@ export interface ApiDependencies {
     labels: { method: string; route: string; status: number },
     seconds: number,
   ) => void;
+  /** Records an audit's drift in `sluice_audit_drift{collection,kind}`. */
+  readonly recordAudit: (collection: string, report: AuditReport) => void;
   /** Readiness checks of `/api/health`. */
   readonly checks: Record<string, HealthCheck>;
   /** Closes the queue and the Redis connection. */
@@ -50,6 +53,7 @@ export function openApiDependencies(config: ApiConfig, logger: Logger): ApiDepen
   const registry = createMetricsRegistry(config.SLUICE_RELEASE);
   registerQueueDepth(registry, [documents.queue]);
   const observeRequest = registerHttpMetrics(registry);
+  const recordAudit = registerAuditDrift(registry);
   return {
     redis,
     documents,
@@ -57,6 +61,7 @@ export function openApiDependencies(config: ApiConfig, logger: Logger): ApiDepen
     embedder,
     metrics: registry,
     observeRequest,
+    recordAudit,
     checks: {
       redis: () => redis.ping(),
       chroma: (signal) => store.heartbeat(signal),

@@ -98,6 +98,7 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
       embedder: dependencies.embedder,
       storageDir: config.STORAGE_DIR,
       maxUploadBytes: config.MAX_UPLOAD_BYTES,
+      onAudit: dependencies.recordAudit,
     });
     await scope.register(adminRoutes, { prefix: '/admin', verifier, documents: dependencies.documents });
   });

@@ -1,4 +1,6 @@
 import {
+  auditBodySchema,
+  auditReportSchema,
   collectionSchema,
   deleteAcceptedSchema,
   docIdSchema,
@@ -37,6 +39,10 @@ export const jobStatus = jobStatusSchema.meta({ id: 'JobStatus' });
 export const queryBody = queryBodySchema.meta({ id: 'QueryBody' });
 /** A query's answer. */
 export const queryResult = queryResultSchema.meta({ id: 'QueryResult' });
+/** An audit request. */
+export const auditBody = auditBodySchema.meta({ id: 'AuditBody' });
+/** An audit's answer. */
+export const auditReport = auditReportSchema.meta({ id: 'AuditReport' });
 
 /** `/v1/collections/{collection}/…` */
 export const collectionParams = z.object({

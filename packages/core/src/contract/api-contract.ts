@@ -103,6 +103,32 @@ export const matchSchema = z.object({
 /** Answer to a query. */
 export const queryResultSchema = z.object({ matches: z.array(matchSchema) });
 
+/** `POST /v1/collections/{collection}/audit`. */
+export const auditBodySchema = z.object({
+  /** Submit jobs that converge the drift found. @defaultValue false */
+  repair: z.boolean().default(false),
+});
+
+/** Answer to an audit: Chroma compared with Sluice's record of what is indexed. */
+export const auditReportSchema = z.object({
+  /** Documents Sluice recorded as indexed. */
+  documents: z.number().int(),
+  /** Chunks stored in Chroma for the collection. */
+  chunks: z.number().int(),
+  /** Recorded chunks that are not in Chroma. */
+  missing: z.number().int(),
+  /** Stored chunks of no indexed document, or not among their document's recorded chunks. */
+  orphans: z.number().int(),
+  /** Stored chunks whose metadata differs from what their document's indexed version wrote. */
+  stale: z.number().int(),
+  /** Stored chunks whose text their document already holds under a recorded chunk. */
+  duplicates: z.number().int(),
+  /** Documents left out because a later submission of theirs is still being processed. */
+  inFlight: z.number().int(),
+  /** Jobs submitted to repair the drift (with `repair`). */
+  repairJobs: z.array(z.string()),
+});
+
 /** The claims of an API token (HS256 JWT): which collections its holder may touch. */
 export const tokenClaimsSchema = z.object({
   collections: z.union([z.literal('*'), z.array(z.string().min(1))]),
@@ -117,3 +143,5 @@ export type QueryBody = z.input<typeof queryBodySchema>;
 export type QueryMatch = z.infer<typeof matchSchema>;
 export type QueryResult = z.infer<typeof queryResultSchema>;
 export type TokenClaims = z.infer<typeof tokenClaimsSchema>;
+export type AuditBody = z.input<typeof auditBodySchema>;
+export type AuditReport = z.infer<typeof auditReportSchema>;

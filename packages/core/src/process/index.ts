@@ -10,6 +10,7 @@ export type { LoggerOptions } from './logger.js';
 export {
   createMetricsRegistry,
   createWorkerMetrics,
+  registerAuditDrift,
   registerHttpMetrics,
   registerQueueDepth,
 } from './metrics.js';

@@ -30,50 +30,37 @@ export function createMetricsRegistry(release: string): Registry {
 export function createWorkerMetrics(release: string): WorkerMetrics {
   const registry = createMetricsRegistry(release);
   const registers = [registry];
+  const counter = <TLabel extends string>(name: string, help: string, labelNames: TLabel[]) =>
+    new Counter<TLabel>({ name, help, labelNames, registers });
   return {
     registry,
-    jobsStarted: new Counter({
-      name: 'sluice_jobs_started_total',
-      help: 'Jobs a worker started.',
-      labelNames: ['queue', 'name'],
-      registers,
-    }),
-    jobsCompleted: new Counter({
-      name: 'sluice_jobs_completed_total',
-      help: 'Jobs completed.',
-      labelNames: ['queue', 'name'],
-      registers,
-    }),
-    jobsFailed: new Counter({
-      name: 'sluice_jobs_failed_total',
-      help: 'Job attempts that failed, by error code.',
-      labelNames: ['queue', 'name', 'code'],
-      registers,
-    }),
-    jobsPreempted: new Counter({
-      name: 'sluice_jobs_preempted_total',
-      help: 'Jobs handed back to the wait list on drain without spending an attempt.',
-      labelNames: ['queue', 'name'],
-      registers,
-    }),
-    jobsHandedBack: new Counter({
-      name: 'sluice_jobs_handed_back_total',
-      help: 'Jobs returned to the wait list without spending an attempt because a dependency was down.',
-      labelNames: ['queue', 'name', 'reason'],
-      registers,
-    }),
-    jobsStalled: new Counter({
-      name: 'sluice_jobs_stalled_total',
-      help: 'Jobs this worker found stalled (lock expired) and returned to wait.',
-      labelNames: ['queue'],
-      registers,
-    }),
-    lockRenewalFailures: new Counter({
-      name: 'sluice_lock_renewal_failures_total',
-      help: 'Job locks this worker failed to renew.',
-      labelNames: ['queue'],
-      registers,
-    }),
+    jobsStarted: counter('sluice_jobs_started_total', 'Jobs a worker started.', ['queue', 'name']),
+    jobsCompleted: counter('sluice_jobs_completed_total', 'Jobs completed.', ['queue', 'name']),
+    jobsFailed: counter('sluice_jobs_failed_total', 'Job attempts that failed, by error code.', [
+      'queue',
+      'name',
+      'code',
+    ]),
+    jobsPreempted: counter(
+      'sluice_jobs_preempted_total',
+      'Jobs handed back to the wait list on drain without spending an attempt.',
+      ['queue', 'name'],
+    ),
+    jobsHandedBack: counter(
+      'sluice_jobs_handed_back_total',
+      'Jobs returned to the wait list without spending an attempt because a dependency was down.',
+      ['queue', 'name', 'reason'],
+    ),
+    jobsStalled: counter(
+      'sluice_jobs_stalled_total',
+      'Jobs this worker found stalled (lock expired) and returned to wait.',
+      ['queue'],
+    ),
+    lockRenewalFailures: counter(
+      'sluice_lock_renewal_failures_total',
+      'Job locks this worker failed to renew.',
+      ['queue'],
+    ),
     jobDuration: new Histogram({
       name: 'sluice_job_duration_seconds',
       help: 'Time from start to end of one job run.',
@@ -133,4 +120,25 @@ export function registerHttpMetrics(
   });
   return ({ method, route, status }, seconds) =>
     histogram.observe({ method, route, status: String(status) }, seconds);
+}
+
+/** The kinds of drift an audit counts, as the `kind` label of `sluice_audit_drift`. */
+const DRIFT_KINDS = ['missing', 'orphans', 'stale', 'duplicates'] as const;
+
+/**
+ * `sluice_audit_drift{collection,kind}`: what the last audit of each collection found (0 when
+ * Chroma holds exactly what Sluice indexed). Returns the function that records an audit.
+ */
+export function registerAuditDrift(
+  registry: Registry,
+): (collection: string, report: Readonly<Record<(typeof DRIFT_KINDS)[number], number>>) => void {
+  const gauge = new Gauge({
+    name: 'sluice_audit_drift',
+    help: 'Chunks the last audit of a collection found out of place, by kind (missing, orphans, stale, duplicates).',
+    labelNames: ['collection', 'kind'],
+    registers: [registry],
+  });
+  return (collection, report) => {
+    for (const kind of DRIFT_KINDS) gauge.set({ collection, kind }, report[kind]);
+  };
 }

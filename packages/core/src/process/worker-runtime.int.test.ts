@@ -18,6 +18,7 @@ const stepsJob = defineJob({
     steps: z.number().int().min(1),
     stepMs: z.number().int().min(0),
     fail: z.string().optional(),
+    failOnce: z.string().optional(),
     deferOnce: z.boolean().optional(),
   }),
   defaults: { attempts: 3, backoff: { type: 'fixed', delay: 10 } },
@@ -57,12 +58,17 @@ function setup() {
       ...overrides,
     });
     const deferred = new Set<string>();
+    const failedOnce = new Set<string>();
     rt.register(stepsJob, async ({ job, payload, signal, defer }) => {
       if (payload.deferOnce && !deferred.has(job.id!)) {
         deferred.add(job.id!);
         return defer(1000, 'test');
       }
       if (payload.fail) throw new SluiceError(payload.fail as 'NO_TEXT', 'handler failed on purpose');
+      if (payload.failOnce && !failedOnce.has(job.id!)) {
+        failedOnce.add(job.id!);
+        throw new SluiceError(payload.failOnce as 'NO_TEXT', 'handler failed on purpose, once');
+      }
       const done = steps.get(job.id!) ?? [];
       steps.set(job.id!, done);
       const start = done.length;
@@ -169,12 +175,27 @@ describe('WorkerRuntime', () => {
     const rt = runtime();
     await rt.start();
     const fatal = await enqueue(queue, stepsJob, { steps: 1, stepMs: 0, fail: 'NO_TEXT' });
-    const transient = await enqueue(queue, stepsJob, { steps: 1, stepMs: 0, fail: 'DEPENDENCY_UNAVAILABLE' });
+    const transient = await enqueue(queue, stepsJob, { steps: 1, stepMs: 0, fail: 'INTERNAL' });
     await waitForState(fatal, 'failed');
     await waitForState(transient, 'failed');
     expect((await queue.getJob(fatal.id!))!.attemptsMade).toBe(1);
     expect((await queue.getJob(transient.id!))!.attemptsMade).toBe(3);
     expect(decodeFailure((await queue.getJob(fatal.id!))!.failedReason).code).toBe('NO_TEXT');
+  });
+
+  it('hands a job caught by a dependency outage back without spending an attempt, and pauses the queue', async () => {
+    const { queue, runtime } = setup();
+    const rt = runtime({ outageBackoffMs: 300, outageBackoffMaxMs: 300 });
+    await rt.start();
+    // Fails with DEPENDENCY_UNAVAILABLE on its first run only: the outage ends by itself.
+    const job = await enqueue(queue, stepsJob, { steps: 1, stepMs: 0, failOnce: 'DEPENDENCY_UNAVAILABLE' });
+    await waitForState(job, 'completed');
+    const done = (await queue.getJob(job.id!))!;
+    // One finished run and no failed one: the outage cost no attempt.
+    expect(done.attemptsMade).toBe(1);
+    expect(done.failedReason).toBeFalsy();
+    // The queue was rate-limited for the backoff: the run after the outage came at least that late.
+    expect(done.finishedOn! - done.timestamp).toBeGreaterThanOrEqual(300);
   });
 
   it('defers a job without spending an attempt', async () => {

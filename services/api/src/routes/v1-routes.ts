@@ -1,7 +1,9 @@
+import type { AuditReport } from '@sluice/core';
 import type { DocumentQueue } from '@sluice/core/queue';
 import type { ChromaStore, Embedder } from '@sluice/ingest';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { assertCovers, type TokenVerifier } from '../auth.js';
+import { auditRoutes } from './audit-routes.js';
 import { documentRoutes } from './document-routes.js';
 import { jobRoutes } from './job-routes.js';
 import { queryRoutes } from './query-routes.js';
@@ -14,6 +16,7 @@ export interface V1RoutesOptions {
   embedder: Embedder;
   storageDir: string;
   maxUploadBytes: number;
+  onAudit: (collection: string, report: AuditReport) => void;
 }
 
 /**
@@ -30,4 +33,5 @@ export const v1Routes: FastifyPluginAsyncZod<V1RoutesOptions> = async (app, opti
   await app.register(documentRoutes, options);
   await app.register(jobRoutes, options);
   await app.register(queryRoutes, options);
+  await app.register(auditRoutes, options);
 };
