@@ -40,6 +40,7 @@ describe('rollout lab, short form', () => {
       'versions',
       'scale-down',
       'redis-cluster',
+      'outage',
     ]);
   });
 
@@ -101,4 +102,14 @@ describe('rollout lab, short form', () => {
   it('Redis Cluster: scenario 1 with one rollout on three masters', { timeout: 120_000 }, async () => {
     await holds('redis-cluster');
   });
+
+  it(
+    'G9: a long Chroma outage mid-ingest fails no job and spends no attempt; the workers resume by themselves',
+    { timeout: 150_000 },
+    async () => {
+      const report = await holds('outage');
+      expect(report.jobs.failed).toEqual({});
+      expect(report.jobs.maxAttempts).toBe(1);
+    },
+  );
 });

@@ -585,6 +585,55 @@ const redisCluster: Scenario = {
 };
 
 /** Every scenario, in the issue's order. */
+/** Scenario 9: a long Chroma outage mid-ingest. */
+const outage: Scenario = {
+  name: 'outage',
+  guarantees: 'G9',
+  title:
+    'Chroma down for a long time mid-ingest (10 minutes in the full form): no job fails, none spends an attempt',
+  async run(settings) {
+    const lab = await Lab.open('outage', settings, { chroma: 'dedicated' });
+    try {
+      const chroma = lab.stack.chromaServer!;
+      const short = lab.profile.form === 'short';
+      const downMs = short ? 15_000 : 600_000;
+      const requests = await stageFiles(lab.storageDir, lab.collection, await slice(lab.profile.faultCorpus));
+      const workers = await lab.workers();
+      const stopWatching = watchReadiness(() => workers.activePods());
+      const faults: FaultRecord[] = [];
+      const injecting = (async () => {
+        await sleep(lab.profile.warmupMs);
+        faults.push(await restartChroma(chroma, downMs));
+      })();
+      const { accepted, refused } = await lab.feed(requests, injecting);
+      await injecting;
+      await lab.settle(accepted.map((s) => s.jobId));
+      const samples = await stopWatching();
+      const violations: string[] = [];
+      const fault = faults[0]!;
+      const failing = notReadyDuring(samples, fault.at, fault.at + (fault.downMs ?? 0));
+      if (![...failing.values()].flat().includes(503)) {
+        violations.push('no worker answered readiness 503 while Chroma was down');
+      }
+      return await lab.report({
+        scenario: this.name,
+        guarantees: this.guarantees,
+        submissions: accepted,
+        refused,
+        expected: await lab.expected.ofAll(accepted.map((s) => s.request)),
+        rollouts: [],
+        faults,
+        // Not allowed: an outage is no fault of the jobs, so it must spend no attempt.
+        retriesAllowed: false,
+        violations,
+        notes: [`Chroma down ${Math.round(downMs / 1000)} s`],
+      });
+    } finally {
+      await lab.close();
+    }
+  },
+};
+
 export const SCENARIOS: readonly Scenario[] = [
   rolloutTwice,
   sigkill,
@@ -594,6 +643,7 @@ export const SCENARIOS: readonly Scenario[] = [
   versions,
   scaleDown,
   redisCluster,
+  outage,
 ];
 
 /** The scenario named `name`. @throws Error listing the names when there is none */
