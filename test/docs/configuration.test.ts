@@ -6,7 +6,7 @@ const doc = await readFile(new URL('../../docs/configuration.md', import.meta.ur
 
 /** The rows of the doc's tables: variable → default column. */
 const rows = new Map(
-  [...doc.matchAll(/^\|\s*`([A-Z_]+)`\s*\|\s*([^|]+?)\s*\|/gm)].map((m) => [
+  [...doc.matchAll(/^\|\s*`([A-Z0-9_]+)`\s*\|\s*([^|]+?)\s*\|/gm)].map((m) => [
     m[1]!,
     m[2]!.trim().replace(/^`|`$/g, ''),
   ]),

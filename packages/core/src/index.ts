@@ -32,11 +32,14 @@ export type {
   PayloadOf,
 } from './contract/job-definition.js';
 export {
+  API_DEFAULTS,
   DEFAULT_PREFIX,
+  KNOWN_PLACEHOLDER_SECRETS,
   RUNTIME_DEFAULTS,
   apiEnvSchema,
   commonEnvShape,
   parseEnv,
+  secretBits,
   workerEnvSchema,
 } from './contract/config.js';
 export type { ApiConfig, WorkerConfig } from './contract/config.js';

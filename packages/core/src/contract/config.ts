@@ -33,8 +33,25 @@ export const commonEnvShape = {
     .default(DEFAULT_PREFIX),
   /** Chroma server. @defaultValue `http://127.0.0.1:8000` */
   CHROMA_URL: url(['http:', 'https:']).default('http://127.0.0.1:8000'),
-  /** Uploaded files, shared by API and workers. @defaultValue `./data/uploads` */
+  /**
+   * Redis password, from a Secret; used when REDIS_URL carries none (so the URL can live in a
+   * ConfigMap). @defaultValue none
+   */
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  /** Uploaded files on a local or shared volume, when `STORAGE_URL` is not set. @defaultValue `./data/uploads` */
   STORAGE_DIR: z.string().min(1).default('./data/uploads'),
+  /**
+   * `s3://bucket/prefix`: uploads in S3-compatible object storage instead of `STORAGE_DIR`
+   * (credentials from the AWS SDK's default chain: `AWS_ACCESS_KEY_ID`, …). @defaultValue none
+   */
+  STORAGE_URL: z
+    .string()
+    .regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/, 'must be s3://bucket or s3://bucket/prefix')
+    .optional(),
+  /** Endpoint of a non-AWS S3 server (MinIO, SeaweedFS, Garage), e.g. `http://minio:9000`. @defaultValue AWS */
+  S3_ENDPOINT: url(['http:', 'https:']).optional(),
+  /** Path-style bucket addressing (`endpoint/bucket/key`), which most non-AWS servers need. @defaultValue false */
+  S3_FORCE_PATH_STYLE: bool.default(false),
   /** `hash` (built-in, offline, lexical) or `openai` (any OpenAI-compatible endpoint). @defaultValue `hash` */
   EMBEDDINGS: z.enum(['hash', 'openai']).default('hash'),
   /** Base URL of an OpenAI-compatible API, e.g. `http://ollama:11434/v1`. */
@@ -76,6 +93,12 @@ export const RUNTIME_DEFAULTS = {
   maxPreemptions: 10,
 } as const;
 
+/** Defaults of the API process that the deploy policy (grace periods) derives from. */
+export const API_DEFAULTS = {
+  /** `SHUTDOWN_TIMEOUT_MS`: the most the API waits for requests in flight after closing its listener. */
+  shutdownTimeoutMs: 15_000,
+} as const;
+
 /** Variables the worker process reads. */
 export const workerEnvSchema = z
   .object({
@@ -100,7 +123,8 @@ export const workerEnvSchema = z
     MAX_PREEMPTIONS: int(0).default(RUNTIME_DEFAULTS.maxPreemptions),
   })
   .superRefine(requireOpenAiSettings)
-  .superRefine(requireClusterPrefix);
+  .superRefine(requireClusterPrefix)
+  .superRefine(requireS3Settings);
 
 /** Variables the API process reads. */
 export const apiEnvSchema = z
@@ -110,26 +134,106 @@ export const apiEnvSchema = z
     PORT: int(0).max(65535).default(3001),
     /** Address to listen on. @defaultValue `0.0.0.0` */
     HOST: z.string().min(1).default('0.0.0.0'),
-    /** HS256 secret for API tokens (at least 32 characters). */
-    AUTH_JWT_SECRET: z.string().min(32, 'at least 32 characters').optional(),
+    /**
+     * HS256 secret for API tokens: at least 32 characters, not a known placeholder, and random
+     * enough (`openssl rand -base64 48`).
+     */
+    AUTH_JWT_SECRET: z.string().superRefine(checkSecret).optional(),
+    /** Accept RS256/ES256 tokens of an identity provider, verified against its JWK set. @defaultValue none */
+    AUTH_JWKS_URL: url(['http:', 'https:']).optional(),
+    /** Required `iss` of every token. @defaultValue not checked */
+    AUTH_ISSUER: z.string().min(1).optional(),
+    /** Required `aud` of every token. @defaultValue not checked */
+    AUTH_AUDIENCE: z.string().min(1).optional(),
+    /** The oldest a token may be, from its `iat`, in seconds (tokens must carry `exp` in any case). @defaultValue not checked */
+    AUTH_MAX_TOKEN_AGE_S: int(1).optional(),
     /** Serve without authentication (development only). @defaultValue false */
     AUTH_DISABLED: bool.default(false),
     /** Larger uploads get 413. @defaultValue 52428800 */
     MAX_UPLOAD_BYTES: int(1).default(52428800),
     /** After SIGTERM, how long the API keeps serving (readiness already 503). @defaultValue 5000 */
     SHUTDOWN_DELAY_MS: int(0).default(5000),
+    /**
+     * After the listener closed, how long requests in flight may take before their connections
+     * are cut. @defaultValue 15000
+     */
+    SHUTDOWN_TIMEOUT_MS: int(0).default(API_DEFAULTS.shutdownTimeoutMs),
+    /** Port of `/metrics` and the detailed health report, never the public one. @defaultValue 3003 */
+    METRICS_PORT: int(0).max(65535).default(3003),
+    /** Requests one token (or, without one, one address) may make per minute, across every API replica. @defaultValue 600 */
+    RATE_LIMIT_PER_MINUTE: int(1).default(600),
+    /**
+     * Trust `X-Forwarded-*` from this many proxy hops (a TLS-terminating ingress: 1), so that the
+     * client address and `https` are right (the dashboard cookie is then `Secure`). @defaultValue 0
+     */
+    TRUST_PROXY: int(0).max(10).default(0),
   })
   .superRefine(requireOpenAiSettings)
   .superRefine(requireClusterPrefix)
+  .superRefine(requireS3Settings)
   .superRefine((env, ctx) => {
-    if (!env.AUTH_JWT_SECRET && !env.AUTH_DISABLED) {
+    if (!env.AUTH_JWT_SECRET && !env.AUTH_JWKS_URL && !env.AUTH_DISABLED) {
       ctx.addIssue({
         code: 'custom',
         path: ['AUTH_JWT_SECRET'],
-        message: 'is required (or set AUTH_DISABLED=true for development)',
+        message: 'is required (or AUTH_JWKS_URL, or AUTH_DISABLED=true for development)',
       });
     }
   });
+
+/**
+ * Secrets that ship in examples and documents: a deployment still using one has a secret anyone
+ * who read them knows.
+ */
+export const KNOWN_PLACEHOLDER_SECRETS: readonly string[] = [
+  'replace-me-with-at-least-32-random-characters',
+  'change-me-to-a-long-random-secret-of-32-chars-or-more',
+  'dev-secret-0123456789abcdef0123456789abcdef',
+];
+
+/** The least an HS256 secret's estimated entropy may be, in bits. */
+const MIN_SECRET_BITS = 96;
+
+/**
+ * An estimate of a secret's entropy: its length times the Shannon entropy of its characters. A
+ * random secret of 32 base64 characters estimates about 150 bits, 32 random hex digits about 120;
+ * a repeated or word-like string far less.
+ */
+export function secretBits(secret: string): number {
+  const counts = new Map<string, number>();
+  for (const ch of secret) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+  let perChar = 0;
+  for (const n of counts.values()) perChar -= (n / secret.length) * Math.log2(n / secret.length);
+  return perChar * secret.length;
+}
+
+function checkSecret(secret: string, ctx: z.RefinementCtx): void {
+  if (secret.length < 32) ctx.addIssue({ code: 'custom', message: 'must be at least 32 characters' });
+  else if (KNOWN_PLACEHOLDER_SECRETS.includes(secret)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'is a published placeholder; generate one (openssl rand -base64 48)',
+    });
+  } else if (secretBits(secret) < MIN_SECRET_BITS) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `is not random enough (about ${Math.round(secretBits(secret))} bits; at least ${MIN_SECRET_BITS}); generate one (openssl rand -base64 48)`,
+    });
+  }
+}
+
+function requireS3Settings(
+  env: { STORAGE_URL?: string | undefined; S3_ENDPOINT?: string | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  if (env.S3_ENDPOINT && !env.STORAGE_URL) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['S3_ENDPOINT'],
+      message: 'is set, but STORAGE_URL (s3://bucket/prefix) is not',
+    });
+  }
+}
 
 function requireClusterPrefix(env: { REDIS_URL: string; SLUICE_PREFIX: string }, ctx: z.RefinementCtx): void {
   if (isClusterUrl(env.REDIS_URL) && !isHashTagPrefix(env.SLUICE_PREFIX)) {
