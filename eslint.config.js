@@ -83,6 +83,20 @@ export default tseslint.config(
     relative: [],
     why: 'core knows nothing of ingestion, the SDK or the services',
   }),
+  ...layer(['packages/storage/src/**/*.ts'], {
+    packages: [
+      ...SERVER,
+      ...QUEUE,
+      ...STORE,
+      '@sluice/core/*',
+      '@sluice/ingest',
+      '@sluice/sdk',
+      '@sluice/api',
+      '@sluice/worker',
+    ],
+    relative: [],
+    why: 'storage holds uploads and nothing else: the contract and the AWS SDK',
+  }),
   ...layer(['packages/ingest/src/**/*.ts'], {
     packages: [
       ...SERVER,
@@ -97,7 +111,7 @@ export default tseslint.config(
     why: 'ingest is a pure library over the contract: no queue, no process runtime',
   }),
   ...layer(['packages/sdk/src/**/*.ts'], {
-    ignores: ['packages/sdk/src/redis*.ts', 'packages/sdk/src/upload-storage.ts', 'packages/sdk/src/cli*.ts'],
+    ignores: ['packages/sdk/src/redis*.ts', 'packages/sdk/src/cli*.ts'],
     packages: [
       ...SERVER,
       ...QUEUE,
@@ -108,7 +122,7 @@ export default tseslint.config(
       '@sluice/api',
       '@sluice/worker',
     ],
-    relative: ['./redis-transport.js', './redis.js', './upload-storage.js', './cli*.js'],
+    relative: ['./redis-transport.js', './redis.js', './cli*.js'],
     why: 'the SDK entry is light: the Redis mode and the CLI load behind their own entry points',
   }),
   prettier,

@@ -16,6 +16,7 @@ import {
   type Chunk,
   type PlannedChunk,
 } from '@sluice/ingest';
+import { DirectoryUploadStore } from '@sluice/storage';
 import { corpusDir, stageFile } from '../test/support/documents.js';
 
 /** One document of the benchmark corpus. */
@@ -153,7 +154,7 @@ export async function planCorpus(docs: readonly BenchDocument[], storageDir: str
   const pipeline = new DocumentPlanner({
     embedder: benchEmbedder(),
     pdfPool: benchPdfPool,
-    storageDir,
+    uploads: new DirectoryUploadStore(storageDir),
     split: SPLIT,
   });
   const kept: BenchDocument[] = [];

@@ -40,6 +40,7 @@ import {
   type Embedder,
   type Planner,
 } from '@sluice/ingest';
+import { DirectoryUploadStore } from '@sluice/storage';
 import { registerDocumentHandlers } from '@sluice/worker';
 import type { Collection } from 'chromadb';
 import type { Redis } from 'ioredis';
@@ -352,7 +353,12 @@ async function workerRun(
   );
   const embedder = new TimedEmbedder(benchEmbedder(), watch);
   const planner = new TimedPlanner(
-    new DocumentPlanner({ embedder, pdfPool: benchPdfPool, storageDir, split: SPLIT }),
+    new DocumentPlanner({
+      embedder,
+      pdfPool: benchPdfPool,
+      uploads: new DirectoryUploadStore(storageDir),
+      split: SPLIT,
+    }),
     watch,
   );
   const pipeline = new IngestPipeline({ planner, store, embedder });

@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dataDir = resolve(process.env.SLUICE_DATA_DIR ?? join(root, 'data'));
 const apiPort = Number(process.env.PORT ?? 3001);
-const workerPorts = (process.env.SLUICE_WORKER_PORTS ?? '3002,3003').split(',').map(Number);
+const apiMetricsPort = Number(process.env.METRICS_PORT ?? 3003);
+const workerPorts = (process.env.SLUICE_WORKER_PORTS ?? '3002,3004').split(',').map(Number);
 const children = [];
 let stopping = false;
 
@@ -199,6 +200,7 @@ async function main() {
   start('api', process.execPath, ['services/api/dist/main.js'], {
     ...common,
     PORT: String(apiPort),
+    METRICS_PORT: String(apiMetricsPort),
     SHUTDOWN_DELAY_MS: process.env.SHUTDOWN_DELAY_MS ?? '1000',
   });
   workerPorts.forEach((port, i) =>
@@ -222,6 +224,9 @@ async function main() {
       `  API        ${api}`,
       `  dashboard  ${api}/admin/queues?token=${token}`,
       `  OpenAPI    ${api}/openapi.json`,
+      `  metrics    http://127.0.0.1:${apiMetricsPort}/metrics (API), ${workerPorts
+        .map((port) => `http://127.0.0.1:${port}/metrics`)
+        .join(', ')} (workers)`,
       `  Redis      ${redisUrl}`,
       `  Chroma     ${chromaUrl}`,
       `  data       ${dataDir}`,

@@ -182,8 +182,8 @@ async function sendWithoutListening(
 }
 
 async function residentBytes(api: ApiProcess): Promise<number> {
-  const text = await (await fetch(`${api.url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('sluice_process_resident_memory_bytes'));
+  const text = await (await fetch(`${api.metricsUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('process_resident_memory_bytes '));
   return Number(line?.split(' ').pop());
 }
 
@@ -446,14 +446,18 @@ describe('the API refuses bad input with the right status and code', () => {
       expect(route.body.error.code).toBe('NOT_FOUND');
     });
 
-    it('keeps probes, metrics and the OpenAPI document open', async () => {
+    it('keeps probes and the OpenAPI document open, and metrics and diagnostics off the public port', async () => {
       const open = new TestClient(api.url, undefined);
       expect((await open.request('GET', '/api/live')).status).toBe(200);
-      expect((await open.request('GET', '/api/health')).body).toEqual({
+      // Readiness says ready or not, and no more, to anyone who can reach the port.
+      expect((await open.request('GET', '/api/health')).body).toEqual({ status: 'ok' });
+      expect((await fetch(`${api.url}/metrics`)).status).toBe(404);
+      // Which dependency answers, and the metrics, are on the metrics port.
+      expect(await (await fetch(`${api.metricsUrl}/api/health`)).json()).toEqual({
         status: 'ok',
         checks: { redis: 'ok', chroma: 'ok' },
       });
-      const metrics = await fetch(`${api.url}/metrics`);
+      const metrics = await fetch(`${api.metricsUrl}/metrics`);
       expect(metrics.status).toBe(200);
       const exposition = await metrics.text();
       expect(exposition).toMatch(/sluice_queue_jobs\{.*state="waiting"/);

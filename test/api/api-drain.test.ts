@@ -75,8 +75,8 @@ describe('API drain on SIGTERM', () => {
     const client = new TestClient(api.url, mintToken({ collections: [collection] }));
     const bytes = Buffer.concat([Buffer.from('%PDF-1.7\n'), randomBytes(40 * 1024 * 1024)]);
     const rss = async () => {
-      const text = await (await fetch(`${api.url}/metrics`)).text();
-      return Number(/^sluice_process_resident_memory_bytes\S* (\d+)/m.exec(text)?.[1]);
+      const text = await (await fetch(`${api.metricsUrl}/metrics`)).text();
+      return Number(/^process_resident_memory_bytes (\d+)/m.exec(text)?.[1]);
     };
     const before = await rss();
     const started = performance.now();

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { contentHash } from '@sluice/core';
 import { ChromaStore } from '@sluice/ingest';
 import { corpusPath } from '../support/documents.js';
-import { mintToken, startStack, type TestStack } from '../support/stack.js';
+import { mintToken, startStack, type ApiProcess, type TestStack } from '../support/stack.js';
 import { TestClient, type JobAnswer } from './api-client.js';
 
 const PDF = corpusPath('pdf/good/bitcoin.pdf');
@@ -21,12 +21,13 @@ interface Match {
 describe('the API end to end, with a real worker process', () => {
   let stack: TestStack;
   let client: TestClient;
+  let api: ApiProcess;
   let collection: string;
 
   beforeAll(async () => {
     stack = await startStack({ label: 'api-e2e', redis: inject('redisUrl'), chroma: inject('chromaUrl') });
     collection = stack.collection('e2e');
-    const [api] = await Promise.all([stack.startApi(), stack.startWorker({ WORKER_CONCURRENCY: '2' })]);
+    [api] = await Promise.all([stack.startApi(), stack.startWorker({ WORKER_CONCURRENCY: '2' })]);
     client = new TestClient(api.url, mintToken({ collections: [collection] }));
   });
 
@@ -187,7 +188,7 @@ describe('the API end to end, with a real worker process', () => {
       { body: { repair: false } },
     );
     expect(found.body).toMatchObject({ missing: 1, stale: 1, repairJobs: [] });
-    const metrics = await (await fetch(`${client.baseUrl}/metrics`)).text();
+    const metrics = await (await fetch(`${api.metricsUrl}/metrics`)).text();
     expect(metrics).toMatch(
       new RegExp(`sluice_audit_drift\\{[^}]*collection="${audited}"[^}]*kind="missing"[^}]*\\} 1`),
     );

@@ -94,7 +94,6 @@ describe('the OpenAPI document', () => {
       [
         'GET /api/live',
         'GET /api/health',
-        'GET /metrics',
         'GET /openapi.json',
         'POST /v1/collections/{collection}/documents',
         'GET /v1/collections/{collection}/documents',

@@ -306,6 +306,8 @@ export class Lab {
         HOST: '127.0.0.1',
         ...this.stack.apiEnv({ LOG_LEVEL: 'warn' }),
         ...this.profile.apiEnv,
+        // Several API pods share this machine: each its own metrics port.
+        METRICS_PORT: '0',
       },
       portVariable: probedVariable(spec, 'PORT'),
     };

@@ -92,8 +92,9 @@ const rolloutTwice: Scenario = {
       const violations = drainViolations(rollouts);
       const newest = workers.current.active()[0];
       const metrics = newest ? await (await fetch(`${newest.url}/metrics`)).text() : '';
-      if (!metrics.includes(`release="${lab.release(2)}"`)) {
-        violations.push(`the new workers' /metrics do not carry release="${lab.release(2)}"`);
+      const buildInfo = `sluice_build_info{version="${lab.release(2)}"} 1`;
+      if (!metrics.includes(buildInfo)) {
+        violations.push(`the new workers' /metrics do not carry ${buildInfo}`);
       }
       const releases = workerEvidence(lab.pods()).releases;
       for (const n of [0, 1, 2]) {

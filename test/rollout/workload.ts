@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SluiceError, parseEnv, workerEnvSchema } from '@sluice/core';
 import { type DocumentQueue, type IngestRequest } from '@sluice/core/queue';
 import { DocumentPlanner, PdfParsePool, chunkId, createEmbedder, ordinalsAmongEqual } from '@sluice/ingest';
+import { DirectoryUploadStore } from '@sluice/storage';
 import { corpusDir, stageFile } from '../support/documents.js';
 import type { ExpectedDocument } from './evidence.js';
 
@@ -112,7 +113,7 @@ export class ExpectedChunks {
     this.#planner = new DocumentPlanner({
       embedder: createEmbedder(config),
       pdfPool: ExpectedChunks.#pdfPool,
-      storageDir,
+      uploads: new DirectoryUploadStore(storageDir),
       split: { chunkSize: config.CHUNK_SIZE, chunkOverlap: config.CHUNK_OVERLAP },
       pdf: { timeoutMs: config.PARSE_TIMEOUT_MS, maxMemoryMb: config.PARSE_MAX_MEMORY_MB },
     });

@@ -28,7 +28,8 @@ describe('pnpm start', () => {
     { timeout: 120_000 },
     async () => {
       dataDir = await mkdtemp(join(tmpdir(), 'sluice-start-'));
-      const [api, w1, w2, redis, chroma] = await Promise.all([
+      const [api, metrics, w1, w2, redis, chroma] = await Promise.all([
+        freePort(),
         freePort(),
         freePort(),
         freePort(),
@@ -39,6 +40,7 @@ describe('pnpm start', () => {
       const env: Record<string, string> = {
         SLUICE_DATA_DIR: dataDir,
         PORT: String(api),
+        METRICS_PORT: String(metrics),
         SLUICE_WORKER_PORTS: `${w1},${w2}`,
         SLUICE_REDIS_PORT: String(redis),
         SLUICE_CHROMA_PORT: String(chroma),
@@ -52,6 +54,7 @@ describe('pnpm start', () => {
       expect((await fetch(`http://127.0.0.1:${api}/api/health`)).status).toBe(200);
       for (const port of [w1, w2])
         expect((await fetch(`http://127.0.0.1:${port}/api/health`)).status).toBe(200);
+      expect(await (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text()).toContain('sluice_build_info');
       const token = /SLUICE_TOKEN=(\S+)/.exec(stack.output())?.[1];
       expect(token).toBeDefined();
       const authed = await fetch(`http://127.0.0.1:${api}/v1/collections/start-test/documents`, {
@@ -64,7 +67,7 @@ describe('pnpm start', () => {
       stack.signal('SIGINT');
       expect(await stack.exited).toEqual({ code: 0, signal: null });
       expect(processesMentioning(dataDir)).toEqual([]);
-      for (const port of [api, w1, w2, redis, chroma]) {
+      for (const port of [api, metrics, w1, w2, redis, chroma]) {
         await expect(fetch(`http://127.0.0.1:${port}/`)).rejects.toThrow();
       }
     },

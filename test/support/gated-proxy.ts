@@ -19,12 +19,17 @@ export class GatedProxy {
   readonly #server: Server;
   readonly #target: URL;
   #hold: ((method: string, path: string) => boolean) | undefined;
+  #fail:
+    | { match: (method: string, path: string) => boolean; left: number; status: number; body: string }
+    | undefined;
   readonly #held: HeldRequest[] = [];
   readonly #heldWaiters: (() => void)[] = [];
   /** Held requests whose client went away before they were released. */
   dropped = 0;
   /** Held requests that were released and reached the server. */
   forwarded = 0;
+  /** Requests answered with an error by {@link failNext} instead of reaching the server. */
+  failed = 0;
 
   private constructor(target: string) {
     this.#target = new URL(target);
@@ -56,6 +61,13 @@ export class GatedProxy {
         };
         const method = req.method ?? 'GET';
         const path = req.url ?? '/';
+        const fail = this.#fail;
+        if (fail && fail.left > 0 && fail.match(method, path)) {
+          fail.left -= 1;
+          this.failed += 1;
+          res.writeHead(fail.status, { 'content-type': 'application/json' }).end(fail.body);
+          return;
+        }
         if (!this.#hold?.(method, path)) {
           forward();
           return;
@@ -94,6 +106,19 @@ export class GatedProxy {
     this.#hold = match;
   }
 
+  /**
+   * Answers the next `count` requests that `match` picks with `status` and `body` itself, the way
+   * a server failing now and then would; they never reach the server.
+   */
+  failNext(
+    match: (method: string, path: string) => boolean,
+    count: number,
+    status: number,
+    body: unknown,
+  ): void {
+    this.#fail = { match, left: count, status, body: JSON.stringify(body) };
+  }
+
   /** Resolves once at least `count` requests are being held. */
   async held(count = 1): Promise<void> {
     while (this.#held.length < count) await new Promise<void>((resolve) => this.#heldWaiters.push(resolve));
@@ -115,4 +140,9 @@ export class GatedProxy {
 /** Chroma's record-write routes: upsert, add, update and delete. */
 export function isChromaWrite(method: string, path: string): boolean {
   return method === 'POST' && /\/collections\/[^/]+\/(upsert|add|update|delete)$/.test(path);
+}
+
+/** Chroma's similarity-query route. */
+export function isChromaQuery(method: string, path: string): boolean {
+  return method === 'POST' && /\/collections\/[^/]+\/query$/.test(path);
 }

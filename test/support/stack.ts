@@ -83,6 +83,8 @@ export interface ApiProcess extends ServiceProcess {
   /** `http://127.0.0.1:<port>`. */
   readonly url: string;
   readonly port: number;
+  /** `http://127.0.0.1:<METRICS_PORT>`: `/metrics` and the detailed health report. */
+  readonly metricsUrl: string;
 }
 
 /** A worker process a stack started. */
@@ -164,9 +166,12 @@ export class TestStack implements AsyncDisposable {
     };
   }
 
-  /** An API's environment: {@link TestStack.workerEnv}'s and `AUTH_JWT_SECRET` = {@link TEST_SECRET}, then `extra`. */
+  /**
+   * An API's environment: {@link TestStack.workerEnv}'s, `AUTH_JWT_SECRET` = {@link TEST_SECRET}
+   * and `METRICS_PORT` = 0 (any free port, so that several APIs can run), then `extra`.
+   */
   apiEnv(extra: Readonly<Record<string, string>> = {}): Record<string, string> {
-    return this.workerEnv({ AUTH_JWT_SECRET: TEST_SECRET, ...extra });
+    return this.workerEnv({ AUTH_JWT_SECRET: TEST_SECRET, METRICS_PORT: '0', ...extra });
   }
 
   /** A unique collection name (`t-<label>-<random>`), dropped from Chroma at disposal. */
@@ -184,13 +189,16 @@ export class TestStack implements AsyncDisposable {
   /** Starts `services/api/dist/main.js` on a free port and waits until it answers readiness. */
   async startApi(env: Readonly<Record<string, string>> = {}): Promise<ApiProcess> {
     assertBuilt([API_MAIN]);
-    const port = await freePort();
+    const [port, metricsPort] = await Promise.all([freePort(), freePort()]);
     const url = `http://127.0.0.1:${port}`;
     const proc = this.#track(
-      startNode(API_MAIN, this.apiEnv({ HOST: '127.0.0.1', PORT: String(port), ...env })),
+      startNode(
+        API_MAIN,
+        this.apiEnv({ HOST: '127.0.0.1', PORT: String(port), METRICS_PORT: String(metricsPort), ...env }),
+      ),
     );
     await this.#ready(proc, `${url}/api/health`, 'the API', 20_000);
-    return Object.assign(proc, { url, port });
+    return Object.assign(proc, { url, port, metricsUrl: `http://127.0.0.1:${metricsPort}` });
   }
 
   /** Starts `services/worker/dist/main.js` with a free health port and waits until it is ready. */

@@ -3,6 +3,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { type JobStatus } from '@sluice/core';
 import { DocumentQueue, createRedisConnection, type IngestRequest } from '@sluice/core/queue';
 import { ChromaStore, DocumentPlanner, HashEmbedder, PdfParsePool } from '@sluice/ingest';
+import { DirectoryUploadStore } from '@sluice/storage';
 import { corpusPath, stageFile } from '../support/documents.js';
 import { HOSTILE_PDFS } from '../support/hostile-pdfs.js';
 import { waitFor } from '../support/ports.js';
@@ -48,7 +49,7 @@ const expectedPipeline = (storageDir: string) =>
   new DocumentPlanner({
     embedder: new HashEmbedder(),
     pdfPool,
-    storageDir,
+    uploads: new DirectoryUploadStore(storageDir),
     split: { chunkSize: 1000, chunkOverlap: 200 },
   });
 

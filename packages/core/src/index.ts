@@ -63,6 +63,8 @@ export type { DocumentType, SupportedExtension } from './contract/document-types
 export {
   INGEST_QUEUE,
   MAX_INLINE_TEXT_BYTES,
+  MAX_METADATA_BYTES,
+  MAX_METADATA_KEYS,
   RESERVED_METADATA_KEYS,
   collectionSchema,
   contentHashSchema,

@@ -1,6 +1,6 @@
 import { SluiceError } from '@sluice/core';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { GatedProxy, isChromaWrite } from '../../../test/support/gated-proxy.js';
+import { GatedProxy, isChromaQuery, isChromaWrite } from '../../../test/support/gated-proxy.js';
 import { uniqueName } from '../../../test/support/names.js';
 import { ChromaStore, type ChromaStoreOptions } from './chroma-store.js';
 import type { ChunkRecord } from './chunk-store.js';
@@ -235,6 +235,29 @@ describe('ChromaStore (real Chroma)', () => {
     expect(proxy.dropped).toBe(1);
     expect(proxy.forwarded).toBe(0);
     expect(await store.count(collection)).toBe(1);
+  });
+
+  it('tries a query again when Chroma fails it with a server error, twice at most', async () => {
+    const proxy = await GatedProxy.start(chromaUrl);
+    cleanups.push(() => proxy.close());
+    const { store, collection } = setup('query-retry', { url: proxy.url });
+    const [record] = records({ doc: 1 });
+    await store.upsert(collection, [record!]);
+    // What a local Chroma answers while it compacts the first records of a collection.
+    const internal = {
+      error: 'InternalError',
+      message:
+        'Error executing plan: Internal error: Error creating hnsw segment reader: Nothing found on disk',
+    };
+    proxy.failNext(isChromaQuery, 2, 500, internal);
+    expect((await store.query(collection, record!.embedding, 1))[0]?.id).toBe(record!.id);
+    expect(proxy.failed).toBe(2);
+    proxy.failNext(isChromaQuery, 3, 500, internal);
+    const failure = await store.query(collection, record!.embedding, 1).catch((err: unknown) => err);
+    expect(failure).toBeInstanceOf(SluiceError);
+    expect(failure).toMatchObject({ code: 'DEPENDENCY_UNAVAILABLE' });
+    expect((failure as Error).message).toContain('Nothing found on disk');
+    expect(proxy.failed).toBe(5);
   });
 
   it('updates metadata in place, without the vectors, and removes keys the new metadata lacks', async () => {

@@ -537,19 +537,21 @@ export class ChromaStore implements ChunkStore {
       });
     }
     let space: ChromaSpace = this.#options.space;
-    const result = await this.#withCollection(
-      collection,
-      signal,
-      `query ${collection}`,
-      (c) => {
-        space = c.configuration.hnsw?.space ?? c.configuration.spann?.space ?? space;
-        return c.query({
-          queryEmbeddings: [embedding as number[]],
-          nResults: k,
-          include: ['documents', 'metadatas', 'distances'],
-        });
-      },
-      () => undefined,
+    const result = await retryServerErrors(signal, () =>
+      this.#withCollection(
+        collection,
+        signal,
+        `query ${collection}`,
+        (c) => {
+          space = c.configuration.hnsw?.space ?? c.configuration.spann?.space ?? space;
+          return c.query({
+            queryEmbeddings: [embedding as number[]],
+            nResults: k,
+            include: ['documents', 'metadatas', 'distances'],
+          });
+        },
+        () => undefined,
+      ),
     );
     if (!result) return [];
     const ids = result.ids[0] ?? [];
@@ -658,6 +660,29 @@ export class ChromaStore implements ChunkStore {
     } finally {
       clearTimeout(deadline);
       signal?.removeEventListener('abort', onAbort);
+    }
+  }
+}
+
+/** Pauses before the second and third try of a read that Chroma failed with a server error. */
+const READ_RETRY_DELAYS_MS = [100, 400] as const;
+
+/**
+ * Runs an idempotent read again when Chroma answered it with a server error (5xx), twice at most.
+ * A local Chroma fails a query now and then while it compacts the first records of a collection
+ * ("Error creating hnsw segment reader: Nothing found on disk"); the next try succeeds. An
+ * unreachable or too slow Chroma is not retried here: that is an outage, and the caller's to handle.
+ */
+async function retryServerErrors<T>(signal: AbortSignal | undefined, read: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await read();
+    } catch (err) {
+      const delayMs = READ_RETRY_DELAYS_MS[attempt];
+      const serverError =
+        err instanceof SluiceError && (err.cause as Error | undefined)?.name === 'ChromaServerError';
+      if (delayMs === undefined || !serverError) throw err;
+      await sleep(delayMs, undefined, { signal });
     }
   }
 }

@@ -1,5 +1,3 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import {
   SluiceError,
   contentHash as sha256,
@@ -14,14 +12,23 @@ import { splitDocument, splitterSettings, type SplitOptions } from './splitter.j
 import { loadText } from './text-loader.js';
 import type { Embedder, LoadedDocument } from './types.js';
 
+/** What the planner needs of the upload store: the bytes under a content key. */
+export interface UploadReader {
+  /**
+   * The bytes stored under `key`.
+   * @throws SluiceError `FILE_MISSING` when there are none
+   */
+  read(key: string, signal?: AbortSignal): Promise<Uint8Array>;
+}
+
 /** Options for {@link DocumentPlanner}. */
 export interface DocumentPlannerOptions {
   /** The embedder the chunks are for: its `id` is part of the pipeline fingerprint. */
   embedder: Pick<Embedder, 'id'>;
   /** The threads PDFs are parsed in; the planner's owner creates and closes it. */
   pdfPool: PdfParsePool;
-  /** Where uploaded files live (`STORAGE_DIR`). */
-  storageDir: string;
+  /** Where uploaded files are read from (a directory or object storage: `@sluice/storage`). */
+  uploads: UploadReader;
   /** Splitter settings; part of the pipeline fingerprint. */
   split?: SplitOptions;
   /** PDF parse limits. */
@@ -71,7 +78,7 @@ export class DocumentPlanner implements Planner {
     signal?: AbortSignal,
     onPage?: (page: number, pages: number) => void,
   ): Promise<DocumentPlan> {
-    const bytes = await this.#content(payload);
+    const bytes = await this.#content(payload, signal);
     if (sha256(bytes) !== payload.contentHash) {
       throw new SluiceError('INVALID_REQUEST', 'contentHash does not match the content', {
         details: { field: 'contentHash' },
@@ -94,20 +101,8 @@ export class DocumentPlanner implements Planner {
     };
   }
 
-  async #content(payload: IngestDocumentPayload): Promise<Uint8Array> {
+  async #content(payload: IngestDocumentPayload, signal: AbortSignal | undefined): Promise<Uint8Array> {
     if (payload.text !== undefined) return Buffer.from(payload.text, 'utf8');
-    const path = join(this.#o.storageDir, payload.storageKey!);
-    try {
-      return await readFile(path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new SluiceError(
-          'FILE_MISSING',
-          `the uploaded file ${payload.storageKey} is not in the storage directory`,
-          { cause: err },
-        );
-      }
-      throw err;
-    }
+    return this.#o.uploads.read(payload.storageKey!, signal);
   }
 }

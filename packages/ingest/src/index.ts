@@ -32,7 +32,7 @@ export type {
   StoredRecord,
 } from './chroma-store.js';
 export { DocumentPlanner } from './document-planner.js';
-export type { DocumentPlannerOptions, Planner } from './document-planner.js';
+export type { DocumentPlannerOptions, Planner, UploadReader } from './document-planner.js';
 export { IngestPipeline } from './pipeline.js';
 export type { IngestContext, IngestOutcome, IngestPipelineOptions } from './pipeline.js';
 export { auditCollection, driftOf } from './collection-audit.js';

@@ -2,6 +2,7 @@ import {
   SUPPORTED_EXTENSIONS,
   SluiceError,
   collectionSchema,
+  commonEnvShape,
   metadataSchema,
   type JobStatus,
 } from '@sluice/core';
@@ -21,7 +22,11 @@ export interface CliEnv {
   token?: string | undefined;
   redisUrl?: string | undefined;
   prefix?: string | undefined;
+  redisPassword?: string | undefined;
   storageDir?: string | undefined;
+  storageUrl?: string | undefined;
+  s3Endpoint?: string | undefined;
+  s3ForcePathStyle?: string | undefined;
   secret?: string | undefined;
 }
 
@@ -32,6 +37,7 @@ export interface ConnectionFlags {
   redis?: string;
   prefix?: string;
   storageDir?: string;
+  storageUrl?: string;
 }
 
 /** Flags of `sluice ingest`. */
@@ -52,12 +58,30 @@ function connectionOptions(flags: ConnectionFlags, env: CliEnv): SluiceClientOpt
   if (apiUrl !== undefined) return { apiUrl, token: flags.token ?? env.token };
   const redisUrl = flags.redis ?? env.redisUrl;
   if (redisUrl !== undefined) {
-    return { redisUrl, prefix: flags.prefix ?? env.prefix, storageDir: flags.storageDir ?? env.storageDir };
+    // A storage flag overrides both storage variables: the two kinds cannot be combined.
+    const flagged = flags.storageDir !== undefined || flags.storageUrl !== undefined;
+    return {
+      redisUrl,
+      prefix: flags.prefix ?? env.prefix,
+      redisPassword: env.redisPassword,
+      storageDir: flagged ? flags.storageDir : env.storageDir,
+      storageUrl: flagged ? flags.storageUrl : env.storageUrl,
+      s3Endpoint: env.s3Endpoint,
+      s3ForcePathStyle: parseFlagVariable('S3_FORCE_PATH_STYLE', env.s3ForcePathStyle),
+    };
   }
   throw new UsageError(
     'no connection: give --api URL and --token TOKEN (or SLUICE_API_URL and SLUICE_TOKEN), ' +
       'or --redis URL (or REDIS_URL) inside the cluster',
   );
+}
+
+/** A true/false variable of the environment, read as the workers read it. */
+function parseFlagVariable(name: 'S3_FORCE_PATH_STYLE', value: string | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  const parsed = commonEnvShape[name].safeParse(value);
+  if (!parsed.success) throw new UsageError(`${name} must be true or false, got "${value}"`);
+  return parsed.data;
 }
 
 function connect(options: SluiceClientOptions, needsApi?: string): SluiceClient {
@@ -118,9 +142,13 @@ export async function ingestCommand(inputs: string[], flags: IngestFlags, env: C
   const collection = checkCollection(flags.collection);
   const metadata = parseMetadata(flags.metadata);
   const options = connectionOptions(flags, env);
-  if (options.redisUrl !== undefined && options.storageDir === undefined) {
+  if (
+    options.redisUrl !== undefined &&
+    options.storageDir === undefined &&
+    options.storageUrl === undefined
+  ) {
     throw new UsageError(
-      'with --redis, files need --storage-dir (or STORAGE_DIR): the workers read uploads from it',
+      "with --redis, files need the workers' storage: --storage-dir (or STORAGE_DIR) or --storage-url (or STORAGE_URL)",
     );
   }
   const expanded = await expandInputs(inputs, process.cwd());

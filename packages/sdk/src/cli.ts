@@ -19,7 +19,11 @@ const env: CliEnv = {
   token: nonEmpty(process.env.SLUICE_TOKEN),
   redisUrl: nonEmpty(process.env.REDIS_URL),
   prefix: nonEmpty(process.env.SLUICE_PREFIX),
+  redisPassword: nonEmpty(process.env.REDIS_PASSWORD),
   storageDir: nonEmpty(process.env.STORAGE_DIR),
+  storageUrl: nonEmpty(process.env.STORAGE_URL),
+  s3Endpoint: nonEmpty(process.env.S3_ENDPOINT),
+  s3ForcePathStyle: nonEmpty(process.env.S3_FORCE_PATH_STYLE),
   secret: nonEmpty(process.env.AUTH_JWT_SECRET),
 };
 
@@ -40,7 +44,11 @@ function withConnectionOptions(command: Command): Command {
     .option('--token <token>', 'API token (env SLUICE_TOKEN)')
     .option('--redis <url>', 'enqueue straight onto Redis instead of the API (env REDIS_URL)')
     .option('--prefix <prefix>', "with --redis: the workers' SLUICE_PREFIX (env SLUICE_PREFIX)")
-    .option('--storage-dir <dir>', "with --redis: the workers' STORAGE_DIR, mounted here (env STORAGE_DIR)");
+    .option('--storage-dir <dir>', "with --redis: the workers' STORAGE_DIR, mounted here (env STORAGE_DIR)")
+    .option(
+      '--storage-url <url>',
+      "with --redis: the workers' STORAGE_URL, s3://bucket/prefix (env STORAGE_URL; S3_ENDPOINT, S3_FORCE_PATH_STYLE)",
+    );
 }
 
 function buildProgram(setExit: (code: number) => void): Command {

@@ -28,6 +28,7 @@ import { sleep } from './abort.js';
 import { ApiError } from './errors.js';
 import { outageTolerance, outcomeOf, waitDeadline, type WaitOptions } from './job-outcome.js';
 import {
+  GATEWAY_HTTP_STATUSES,
   TRANSIENT_HTTP_STATUSES,
   TRANSIENT_NETWORK_CODES,
   networkErrorCode,
@@ -280,7 +281,7 @@ function apiErrorOf(response: Response, json: unknown): ApiError {
   }
   // No code of the API's own: a gateway or load balancer answered. Its 502/503/504 mean the API
   // is out of reach for now, whatever those statuses mean in an answer of the API itself.
-  const code = TRANSIENT_HTTP_STATUSES.has(response.status)
+  const code = GATEWAY_HTTP_STATUSES.has(response.status)
     ? 'DEPENDENCY_UNAVAILABLE'
     : codeForStatus(response.status);
   return new ApiError(code, `the API answered ${response.status} ${response.statusText}`.trim(), {

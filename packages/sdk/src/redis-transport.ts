@@ -1,4 +1,6 @@
 import { isUtf8 } from 'node:buffer';
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
 import { QueueEvents } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import {
@@ -15,20 +17,26 @@ import {
   type QueryResult,
 } from '@sluice/core';
 import { DocumentQueue, createRedisConnection, type IngestRequest } from '@sluice/core/queue';
+import { createUploadStore, type UploadStore } from '@sluice/storage';
 import { abortReason, raceAbort } from './abort.js';
 import { sourceOf, type ResolvedDocument } from './document-input.js';
 import { outageTolerance, outcomeOf, waitDeadline, type WaitOptions } from './job-outcome.js';
 import type { RequestOptions, SluiceTransport } from './transport.js';
-import { storeBytes, storeFile } from './upload-storage.js';
 import { invalidRequest } from './validation.js';
 
 /** What {@link RedisTransport} needs, fully resolved. */
 export interface RedisTransportOptions {
   redisUrl: string;
+  /** The workers' `REDIS_PASSWORD`, when it is not in the URL. */
+  redisPassword: string | undefined;
   /** BullMQ key prefix, the workers' `SLUICE_PREFIX`. */
   prefix: string;
-  /** The workers' `STORAGE_DIR`, mounted here; without it only small texts can be sent. */
+  /** The workers' `STORAGE_DIR`, mounted here; without it (or `storageUrl`) only small texts can be sent. */
   storageDir: string | undefined;
+  /** The workers' `STORAGE_URL` (`s3://bucket/prefix`), instead of `storageDir`. */
+  storageUrl: string | undefined;
+  s3Endpoint: string | undefined;
+  s3ForcePathStyle: boolean;
   /** How long one operation waits for Redis (through a reconnect) before it fails. */
   requestTimeoutMs: number;
 }
@@ -51,6 +59,8 @@ export class RedisTransport implements SluiceTransport {
   readonly #options: RedisTransportOptions;
   readonly #connection: Redis | Cluster;
   readonly #documents: DocumentQueue;
+  /** Where files go: the workers' STORAGE_DIR or STORAGE_URL; none without either. */
+  readonly #uploads: UploadStore | undefined;
   readonly #waiters = new Map<string, Set<Waiter>>();
   #events: Promise<QueueEvents> | undefined;
   #eventsConnection: Redis | Cluster | undefined;
@@ -61,6 +71,7 @@ export class RedisTransport implements SluiceTransport {
     this.#options = options;
     this.#connection = createRedisConnection({
       url: options.redisUrl,
+      password: options.redisPassword,
       role: 'producer',
       connectionName: 'sluice-sdk',
     });
@@ -68,6 +79,15 @@ export class RedisTransport implements SluiceTransport {
     this.#connection.on('error', (err: Error) => (this.#lastError = err));
     this.#documents = new DocumentQueue({ connection: this.#connection, prefix: options.prefix });
     this.#documents.queue.on('error', (err: Error) => (this.#lastError = err));
+    this.#uploads =
+      options.storageUrl !== undefined || options.storageDir !== undefined
+        ? createUploadStore({
+            STORAGE_DIR: options.storageDir ?? '',
+            STORAGE_URL: options.storageUrl,
+            S3_ENDPOINT: options.s3Endpoint,
+            S3_FORCE_PATH_STYLE: options.s3ForcePathStyle,
+          })
+        : undefined;
   }
 
   async ingest(doc: ResolvedDocument, options: RequestOptions): Promise<IngestAccepted> {
@@ -163,7 +183,21 @@ export class RedisTransport implements SluiceTransport {
     this.#connection.disconnect();
   }
 
-  /** The job payload for a document, after copying its bytes into the storage directory if needed. */
+  /**
+   * Writes an upload under its sha256, as the API does: staged, kept from the upload sweep, then
+   * committed. The bytes are read once and hashed as they go, so the stored bytes are the hashed ones.
+   */
+  async #store(store: UploadStore, source: Readable, signal: AbortSignal | undefined): Promise<string> {
+    const staged = await store.stage(source, signal ? { signal } : {});
+    try {
+      await this.#documents.protectUpload(staged.sha256);
+      return await staged.commit();
+    } finally {
+      await staged.discard();
+    }
+  }
+
+  /** The job payload for a document, after writing its bytes to the upload store if needed. */
   async #request(doc: ResolvedDocument, signal: AbortSignal | undefined): Promise<IngestRequest> {
     const base = {
       collection: doc.collection,
@@ -171,18 +205,18 @@ export class RedisTransport implements SluiceTransport {
       source: sourceOf(doc),
       metadata: doc.metadata,
     };
-    const storageDir = this.#options.storageDir;
+    const store = this.#uploads;
     const { content } = doc;
     switch (content.kind) {
       case 'file': {
-        if (storageDir === undefined) {
+        if (store === undefined) {
           throw invalidRequest(
             'storageDir',
-            "sending a file in Redis mode needs storageDir (the workers' STORAGE_DIR, mounted here): workers read uploads from it",
+            "sending a file in Redis mode needs storageDir (the workers' STORAGE_DIR, mounted here) or storageUrl (their STORAGE_URL): workers read uploads from it",
           );
         }
         // No `type`: the worker decides from the bytes and the name, as it does for API uploads.
-        const key = await storeFile(storageDir, content.path, signal);
+        const key = await this.#store(store, createReadStream(content.path), signal);
         return { ...base, contentHash: key, storageKey: key };
       }
       case 'text': {
@@ -190,18 +224,18 @@ export class RedisTransport implements SluiceTransport {
         if (Buffer.byteLength(content.text) <= MAX_INLINE_TEXT_BYTES) {
           return { ...base, contentHash: contentHash(content.text), text: content.text, type };
         }
-        if (storageDir === undefined) {
+        if (store === undefined) {
           throw invalidRequest(
             'text',
-            `text over ${MAX_INLINE_TEXT_BYTES} bytes needs storageDir in Redis mode: only smaller texts travel inside the job`,
+            `text over ${MAX_INLINE_TEXT_BYTES} bytes needs storageDir or storageUrl in Redis mode: only smaller texts travel inside the job`,
           );
         }
-        const key = await storeBytes(storageDir, content.text);
+        const key = await this.#store(store, Readable.from([Buffer.from(content.text)]), signal);
         return { ...base, contentHash: key, storageKey: key, type };
       }
       case 'bytes': {
-        if (storageDir !== undefined) {
-          const key = await storeBytes(storageDir, content.bytes);
+        if (store !== undefined) {
+          const key = await this.#store(store, Readable.from([Buffer.from(content.bytes)]), signal);
           return { ...base, contentHash: key, storageKey: key };
         }
         const inlineText =
@@ -212,7 +246,7 @@ export class RedisTransport implements SluiceTransport {
         if (!inlineText) {
           throw invalidRequest(
             'storageDir',
-            `bytes other than UTF-8 text of at most ${MAX_INLINE_TEXT_BYTES} bytes (a PDF, say) need storageDir in Redis mode: workers read them from it`,
+            `bytes other than UTF-8 text of at most ${MAX_INLINE_TEXT_BYTES} bytes (a PDF, say) need storageDir or storageUrl in Redis mode: workers read them from it`,
           );
         }
         // Valid UTF-8 decodes and re-encodes to the same bytes, so the hash is the bytes' hash.
@@ -261,12 +295,13 @@ export class RedisTransport implements SluiceTransport {
   }
 
   async #openQueueEvents(): Promise<QueueEvents> {
-    const { prefix, redisUrl } = this.#options;
+    const { prefix, redisUrl, redisPassword } = this.#options;
     // Start reading at the newest event that exists now, not at "$" (whatever is newest when the
     // first blocking read goes out): an event between those two moments would otherwise be lost.
     const newest = await this.#connection.xrevrange(`${prefix}:${INGEST_QUEUE}:events`, '+', '-', 'COUNT', 1);
     const connection = createRedisConnection({
       url: redisUrl,
+      password: redisPassword,
       role: 'worker',
       connectionName: 'sluice-sdk-events',
     });

@@ -23,10 +23,16 @@ export function resolveRetryOptions(options: RetryOptions = {}): ResolvedRetryOp
 }
 
 /**
- * HTTP statuses worth another attempt: a gateway or the API itself is briefly away (a rolling
- * update, a restart). Every 4xx is final, and so is any other 5xx.
+ * HTTP statuses of a gateway (or of the API itself) that is briefly away: a rolling update, a
+ * restart.
  */
-export const TRANSIENT_HTTP_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
+export const GATEWAY_HTTP_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
+
+/**
+ * HTTP statuses worth another attempt: the gateway ones, and 429 (the API's rate limit: the
+ * retry waits for its `Retry-After`). Every other 4xx is final, and so is any other 5xx.
+ */
+export const TRANSIENT_HTTP_STATUSES: ReadonlySet<number> = new Set([...GATEWAY_HTTP_STATUSES, 429]);
 
 /**
  * Socket-level failures worth another attempt: the request got no answer. `ENOTFOUND` is not

@@ -31,7 +31,11 @@ export interface ApiModeOptions extends CommonClientOptions {
   onRetry?: RetryPolicy['onRetry'];
   redisUrl?: never;
   prefix?: never;
+  redisPassword?: never;
   storageDir?: never;
+  storageUrl?: never;
+  s3Endpoint?: never;
+  s3ForcePathStyle?: never;
 }
 
 /**
@@ -43,6 +47,8 @@ export interface RedisModeOptions extends CommonClientOptions {
   redisUrl: string;
   /** The workers' `SLUICE_PREFIX`. @defaultValue `sluice` */
   prefix?: string | undefined;
+  /** The workers' `REDIS_PASSWORD`, when it is not in the URL. @defaultValue none */
+  redisPassword?: string | undefined;
   /**
    * The workers' `STORAGE_DIR`, mounted in this process. Files are copied into it under their
    * sha256, as the API stores uploads. Without it only text (and UTF-8 bytes) up to 256 KiB can be
@@ -50,6 +56,16 @@ export interface RedisModeOptions extends CommonClientOptions {
    * @defaultValue none
    */
   storageDir?: string | undefined;
+  /**
+   * The workers' `STORAGE_URL` (`s3://bucket/prefix`), instead of `storageDir`: files are written
+   * to the bucket under their sha256, as the API stores uploads. Credentials come from the AWS
+   * SDK's default chain. @defaultValue none
+   */
+  storageUrl?: string | undefined;
+  /** The workers' `S3_ENDPOINT`, for a non-AWS server. @defaultValue AWS */
+  s3Endpoint?: string | undefined;
+  /** The workers' `S3_FORCE_PATH_STYLE`. @defaultValue false */
+  s3ForcePathStyle?: boolean | undefined;
   apiUrl?: never;
   token?: never;
   retry?: never;
@@ -73,7 +89,11 @@ export type ResolvedClientOptions =
       mode: 'redis';
       redisUrl: string;
       prefix: string;
+      redisPassword: string | undefined;
       storageDir: string | undefined;
+      storageUrl: string | undefined;
+      s3Endpoint: string | undefined;
+      s3ForcePathStyle: boolean;
       requestTimeoutMs: number;
     }>;
 
@@ -109,9 +129,36 @@ export function resolveClientOptions(options: SluiceClientOptions): ResolvedClie
   if (isClusterUrl(redisUrl) && !isHashTagPrefix(prefix)) {
     throw invalidRequest('prefix', 'on Redis Cluster the prefix must be a hash tag such as {sluice}');
   }
+  if (options.storageDir !== undefined && options.storageUrl !== undefined) {
+    throw invalidRequest(
+      'storageUrl',
+      'give storageDir (a mounted STORAGE_DIR) or storageUrl (S3), not both',
+    );
+  }
   const storageDir =
     options.storageDir === undefined
       ? undefined
       : resolve(validate(z.string().min(1), options.storageDir, 'storageDir'));
-  return Object.freeze({ mode: 'redis', redisUrl, prefix, storageDir, requestTimeoutMs });
+  const storageUrl =
+    options.storageUrl === undefined
+      ? undefined
+      : validate(commonEnvShape.STORAGE_URL, options.storageUrl, 'storageUrl');
+  const s3Endpoint =
+    options.s3Endpoint === undefined
+      ? undefined
+      : validate(commonEnvShape.S3_ENDPOINT, options.s3Endpoint, 's3Endpoint');
+  return Object.freeze({
+    mode: 'redis',
+    redisUrl,
+    prefix,
+    redisPassword:
+      options.redisPassword === undefined
+        ? undefined
+        : validate(z.string().min(1), options.redisPassword, 'redisPassword'),
+    storageDir,
+    storageUrl,
+    s3Endpoint,
+    s3ForcePathStyle: options.s3ForcePathStyle ?? false,
+    requestTimeoutMs,
+  });
 }

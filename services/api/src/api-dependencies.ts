@@ -8,6 +8,7 @@ import {
   type HealthCheck,
 } from '@sluice/core/process';
 import { ChromaStore, createEmbedder, type Embedder } from '@sluice/ingest';
+import { createUploadStore, type UploadStore } from '@sluice/storage';
 import type { Cluster, Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 
@@ -20,8 +21,10 @@ export interface ApiDependencies {
   readonly redis: Redis | Cluster;
   readonly documents: DocumentQueue;
   readonly store: ChromaStore;
+  /** Where uploads are stored: `STORAGE_DIR`, or S3 with `STORAGE_URL`. */
+  readonly uploads: UploadStore;
   readonly embedder: Embedder;
-  /** Served at `/metrics`: process metrics, the queue's depth by state, HTTP request durations. */
+  /** Served at `/metrics` on the metrics port: process metrics, queue depth by state, HTTP request durations, audit drift. */
   readonly metrics: MetricsRegistry;
   /** Records one answered request in `sluice_http_request_duration_seconds`. */
   readonly observeRequest: (
@@ -30,8 +33,14 @@ export interface ApiDependencies {
   ) => void;
   /** Records an audit's drift in `sluice_audit_drift{collection,kind}`. */
   readonly recordAudit: (collection: string, report: AuditReport) => void;
-  /** Readiness checks of `/api/health`. */
-  readonly checks: Record<string, HealthCheck>;
+  /**
+   * Readiness checks of the public `/api/health`: Redis only. A Chroma outage does not take the
+   * API out of its Service (uploads and job status keep working; query, list and audit answer
+   * 503 `DEPENDENCY_UNAVAILABLE` meanwhile).
+   */
+  readonly readiness: Record<string, HealthCheck>;
+  /** Every dependency, for the detailed report on the metrics port. */
+  readonly diagnostics: Record<string, HealthCheck>;
   /** Closes the queue and the Redis connection. */
   close(): Promise<void>;
 }
@@ -43,6 +52,7 @@ export interface ApiDependencies {
 export function openApiDependencies(config: ApiConfig, logger: Logger): ApiDependencies {
   const redis = createRedisConnection({
     url: config.REDIS_URL,
+    password: config.REDIS_PASSWORD,
     role: 'producer',
     logger,
     connectionName: 'sluice-api',
@@ -50,6 +60,7 @@ export function openApiDependencies(config: ApiConfig, logger: Logger): ApiDepen
   const documents = new DocumentQueue({ connection: redis, prefix: config.SLUICE_PREFIX });
   const embedder = createEmbedder(config);
   const store = new ChromaStore({ url: config.CHROMA_URL, dimensions: embedder.dimensions });
+  const uploads = createUploadStore(config);
   const registry = createMetricsRegistry(config.SLUICE_RELEASE);
   registerQueueDepth(registry, [documents.queue]);
   const observeRequest = registerHttpMetrics(registry);
@@ -58,11 +69,13 @@ export function openApiDependencies(config: ApiConfig, logger: Logger): ApiDepen
     redis,
     documents,
     store,
+    uploads,
     embedder,
     metrics: registry,
     observeRequest,
     recordAudit,
-    checks: {
+    readiness: { redis: () => redis.ping() },
+    diagnostics: {
       redis: () => redis.ping(),
       chroma: (signal) => store.heartbeat(signal),
     },

@@ -50,6 +50,9 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
     return503OnClosing: false,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 8192 },
+    // Behind TLS-terminating proxies: their X-Forwarded-* name the client and the scheme (so the
+    // dashboard cookie is Secure).
+    trustProxy: config.TRUST_PROXY > 0 ? (_address: string, hop: number) => hop < config.TRUST_PROXY : false,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -82,23 +85,37 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
     if (lifecycle.draining) void reply.header('connection', 'close');
   });
 
-  const verifier = new TokenVerifier(config.AUTH_DISABLED ? undefined : config.AUTH_JWT_SECRET);
+  const verifier = new TokenVerifier(
+    config.AUTH_DISABLED
+      ? {}
+      : {
+          secret: config.AUTH_JWT_SECRET,
+          jwksUrl: config.AUTH_JWKS_URL,
+          issuer: config.AUTH_ISSUER,
+          audience: config.AUTH_AUDIENCE,
+          maxTokenAgeS: config.AUTH_MAX_TOKEN_AGE_S,
+        },
+  );
   void app.register(async (scope) => {
     await registerOpenApi(scope, options.version ?? config.SLUICE_RELEASE);
     await scope.register(fastifyMultipart, { limits: { fileSize: config.MAX_UPLOAD_BYTES } });
     await scope.register(probeRoutes, {
-      checks: dependencies.checks,
+      checks: dependencies.readiness,
       isDraining: () => lifecycle.draining,
-      metrics: dependencies.metrics,
     });
     await scope.register(v1Routes, {
       verifier,
       documents: dependencies.documents,
       store: dependencies.store,
       embedder: dependencies.embedder,
-      storageDir: config.STORAGE_DIR,
+      uploads: dependencies.uploads,
       maxUploadBytes: config.MAX_UPLOAD_BYTES,
       onAudit: dependencies.recordAudit,
+      rateLimit: {
+        perMinute: config.RATE_LIMIT_PER_MINUTE,
+        redis: dependencies.redis,
+        namespace: `${config.SLUICE_PREFIX}:api-rate:`,
+      },
     });
     await scope.register(adminRoutes, { prefix: '/admin', verifier, documents: dependencies.documents });
   });

@@ -64,16 +64,14 @@ export const jobParams = z.object({
 /** `GET /api/live` */
 export const liveReport = z.object({ status: z.literal('ok') }).meta({ id: 'LiveReport' });
 
-/** `GET /api/health`: the readiness report, naming each check's outcome. */
-export const healthReport = z
+/** `GET /api/health` on the public port: ready or not, and no more (the details are on the metrics port). */
+export const readinessReport = z
   .object({
     status: z.enum(['ok', 'unavailable']),
-    /** Per check: `ok`, or what went wrong. */
-    checks: z.record(z.string(), z.string()),
     /** True once SIGTERM arrived: the process is on its way out. */
     draining: z.boolean().optional(),
   })
-  .meta({ id: 'HealthReport' });
+  .meta({ id: 'ReadinessReport' });
 
 /**
  * The multipart form of `POST /v1/collections/{collection}/documents`, for the OpenAPI
@@ -93,6 +91,3 @@ export const uploadForm = z
       }),
   })
   .meta({ id: 'UploadForm' });
-
-/** Text answers (`/metrics`). */
-export const textBody = z.string();

@@ -13,10 +13,10 @@ export interface ShutdownOptions {
   delayMs: number;
   /**
    * After the listener closed, how long requests in flight may take before their connections
-   * are cut, so that a stuck client cannot hold the process past its grace period.
-   * @defaultValue 20000
+   * are cut, so that a stuck client cannot hold the process past its grace period
+   * (`SHUTDOWN_TIMEOUT_MS`).
    */
-  closeTimeoutMs?: number;
+  closeTimeoutMs: number;
   /**
    * Before the listener closes, it must have seen no new connection for this long (connections
    * arriving meanwhile are answered 503 `SHUTTING_DOWN`). @defaultValue 50
@@ -50,7 +50,7 @@ export interface Shutdown {
  */
 export function createShutdown(options: ShutdownOptions): Shutdown {
   const { app, lifecycle, logger } = options;
-  const closeTimeoutMs = options.closeTimeoutMs ?? 20_000;
+  const { closeTimeoutMs } = options;
 
   let closed: Promise<void> | undefined;
   const close = () =>

@@ -1,11 +1,15 @@
 import type { AddressInfo } from 'node:net';
 import { type ApiConfig, type Logger } from '@sluice/core';
-import { createLogger, handleProcessSignals } from '@sluice/core/process';
+import {
+  SHUTDOWN_MARGIN_MS,
+  createHealthServer,
+  createLogger,
+  handleProcessSignals,
+} from '@sluice/core/process';
 import { openApiDependencies } from './api-dependencies.js';
 import { ApiLifecycle } from './api-lifecycle.js';
 import { createApiServer } from './api-server.js';
 import { createShutdown } from './shutdown.js';
-import { ensureStorageDir, removeStaleUploads } from './uploads.js';
 
 /** Temporary upload files older than this are left over from a dead process. */
 const STALE_UPLOAD_MS = 60 * 60 * 1000;
@@ -14,11 +18,6 @@ const STALE_UPLOAD_MS = 60 * 60 * 1000;
 export interface StartApiOptions {
   /** Install SIGTERM/SIGINT handlers that run {@link ApiProcess.shutdown} and exit. @defaultValue true */
   handleSignals?: boolean;
-  /**
-   * After the listener closed, how long requests in flight may take before their connections
-   * are cut. @defaultValue 20000
-   */
-  closeTimeoutMs?: number;
   /** @defaultValue a JSON logger on stdout at `LOG_LEVEL` */
   logger?: Logger;
 }
@@ -29,6 +28,8 @@ export interface ApiProcess {
   readonly port: number;
   /** Its base URL, e.g. `http://127.0.0.1:3001`. */
   readonly url: string;
+  /** The port of `/metrics` and the detailed health report (`METRICS_PORT`). */
+  readonly metricsPort: number;
   /**
    * What SIGTERM does: readiness turns 503 at once, every route keeps serving for
    * `SHUTDOWN_DELAY_MS` while load balancers notice, then {@link ApiProcess.close}.
@@ -54,22 +55,31 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
       'AUTH_DISABLED=true: every request may read and write every collection; never do this in production',
     );
   }
-  await ensureStorageDir(config.STORAGE_DIR);
-  removeStaleUploads(config.STORAGE_DIR, STALE_UPLOAD_MS).then(
+  const dependencies = openApiDependencies(config, logger);
+  dependencies.uploads.removeStaleTemporaries(STALE_UPLOAD_MS).then(
     (removed) => removed > 0 && logger.info({ removed }, 'removed stale temporary uploads'),
     (err: unknown) => logger.warn({ err }, 'could not clean stale temporary uploads'),
   );
-  const dependencies = openApiDependencies(config, logger);
   const lifecycle = new ApiLifecycle();
   const app = createApiServer({ config, dependencies, logger, lifecycle });
+  // /metrics and the detailed health report (every dependency, Chroma included) on their own port.
+  const metricsServer = createHealthServer({
+    checks: dependencies.diagnostics,
+    registry: dependencies.metrics,
+    isDraining: () => lifecycle.draining,
+    logger,
+  });
   try {
     await app.listen({ port: config.PORT, host: config.HOST });
+    await metricsServer.listen({ port: config.METRICS_PORT, host: config.HOST });
   } catch (err) {
     await app.close().catch(() => undefined);
+    await metricsServer.close().catch(() => undefined);
     await dependencies.close();
     throw err;
   }
   const { port } = app.server.address() as AddressInfo;
+  const metricsPort = (metricsServer.server.address() as AddressInfo).port;
   const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const { shutdown, close } = createShutdown({
@@ -77,11 +87,21 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
     lifecycle,
     logger,
     delayMs: config.SHUTDOWN_DELAY_MS,
-    ...(options.closeTimeoutMs === undefined ? {} : { closeTimeoutMs: options.closeTimeoutMs }),
-    closeDependencies: () => dependencies.close(),
+    closeTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    closeDependencies: async () => {
+      await metricsServer.close();
+      await dependencies.close();
+    },
   });
 
-  if (options.handleSignals ?? true) handleProcessSignals({ logger, shutdown: () => shutdown() });
-  logger.info({ url, authDisabled: config.AUTH_DISABLED }, 'api listening');
-  return { port, url, shutdown, close };
+  if (options.handleSignals ?? true) {
+    handleProcessSignals({
+      logger,
+      shutdown: () => shutdown(),
+      // Whatever hangs, the API is gone within its delay, its close timeout and a margin.
+      shutdownDeadlineMs: config.SHUTDOWN_DELAY_MS + config.SHUTDOWN_TIMEOUT_MS + SHUTDOWN_MARGIN_MS,
+    });
+  }
+  logger.info({ url, metricsPort, authDisabled: config.AUTH_DISABLED }, 'api listening');
+  return { port, url, metricsPort, shutdown, close };
 }

@@ -1,10 +1,16 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { INGEST_QUEUE, type IngestDocumentPayload, type JobStatus } from '@sluice/core';
 import { WorkerRuntime, createLogger } from '@sluice/core/process';
-import { DocumentLock, DocumentQueue, createRedisConnection, type IngestRequest } from '@sluice/core/queue';
+import {
+  DocumentLock,
+  DocumentQueue,
+  createRedisConnection,
+  documentKeys,
+  type IngestRequest,
+} from '@sluice/core/queue';
 import {
   ChromaStore,
   DocumentPlanner,
@@ -15,12 +21,14 @@ import {
   type Embedder,
   type SplitOptions,
 } from '@sluice/ingest';
+import { DirectoryUploadStore } from '@sluice/storage';
 import { startChroma } from '../../../test/support/chroma.js';
 import { corpusPath, inlineText, stageFile } from '../../../test/support/documents.js';
 import { GatedProxy, isChromaWrite } from '../../../test/support/gated-proxy.js';
 import { uniqueName } from '../../../test/support/names.js';
 import { waitFor } from '../../../test/support/ports.js';
 import { registerDocumentHandlers, type DocumentHandlerHooks } from './document-handlers.js';
+import { sweepUploads } from './upload-sweeper.js';
 
 /*
  * The worker's guarantees, each hole hit on purpose: deterministic fault points (hooks that hold
@@ -112,7 +120,7 @@ function setup(chroma = chromaUrl) {
   });
   const storage = async () => (storageDir ||= await mkdtemp(join(tmpdir(), 'sluice-storage-')));
   const plannerFor = async (embedder: Embedder, split = SPLIT) =>
-    new DocumentPlanner({ embedder, pdfPool, storageDir: await storage(), split });
+    new DocumentPlanner({ embedder, pdfPool, uploads: new DirectoryUploadStore(await storage()), split });
   const pipelineFor = async (embedder: Embedder, options: WorkerOptions = {}) =>
     new IngestPipeline({
       planner: await plannerFor(embedder, options.split),
@@ -615,5 +623,97 @@ describe('audit', () => {
     const after = await t.expectConverged();
     expect(after.chunks).toBe(ids.length);
     expect(await t.storedIds()).toEqual(new Set(ids));
+  });
+});
+
+describe('the sweep of unused uploads', () => {
+  const DAY_MS = 24 * 3600 * 1000;
+  const exists = (path: string) =>
+    access(path).then(
+      () => true,
+      () => false,
+    );
+
+  it('removes only uploads nothing needs: not an indexed version, an unfinished job, a young or a protected upload', async () => {
+    const t = setup();
+    const dir = await t.storage();
+    const file = (relative: string) => corpusPath(`markdown/${relative}`);
+    const stage = (relative: string, docId: string) =>
+      stageFile(dir, file(relative), { collection: t.collection, docId });
+    const indexed = await stage(POD_LIFECYCLE, 'a.md');
+    const superseded = await stage('en/docs/concepts/overview/components.md', 'x.md');
+    const current = await stage('en/docs/concepts/workloads/controllers/job.md', 'x.md');
+    const runtime = await t.worker(new HashEmbedder());
+    for (const request of [indexed, superseded, current])
+      expect((await t.finished((await t.documents.ingest(request)).jobId)).state).toBe('completed');
+    await runtime.drain();
+    // With no worker running, this job stays waiting: its upload is still to be read.
+    const pending = await stage('en/docs/concepts/workloads/controllers/deployment.md', 'p.md');
+    await t.documents.ingest(pending);
+    const orphan = await stage('en/docs/concepts/workloads/controllers/replicationcontroller.md', 'orphan.md');
+    // Between protectUpload and commit in the API: not visible anywhere yet, but protected.
+    const protectedUpload = await stage('en/docs/concepts/workloads/controllers/daemonset.md', 'q.md');
+    await t.documents.protectUpload(protectedUpload.storageKey!);
+    const old = new Date(Date.now() - 2 * DAY_MS);
+    for (const request of [indexed, superseded, current, pending, orphan, protectedUpload])
+      await utimes(join(dir, request.storageKey!), old, old);
+    // Young and unused: an upload whose request may still be on its way.
+    const young = await stage('en/docs/concepts/workloads/controllers/statefulset.md', 'y.md');
+
+    const store = new DirectoryUploadStore(dir);
+    const result = await sweepUploads({
+      store,
+      connection: t.connection,
+      prefix: t.prefix,
+      queue: t.documents.queue,
+      minAgeMs: DAY_MS,
+      logger,
+    });
+    expect(result).toEqual({ uploads: 7, kept: 5, removed: 2 });
+    for (const gone of [superseded, orphan]) expect(await exists(join(dir, gone.storageKey!))).toBe(false);
+    for (const kept of [indexed, current, pending, protectedUpload, young])
+      expect(await exists(join(dir, kept.storageKey!))).toBe(true);
+    // An audit's repair still finds the indexed versions' uploads.
+    await t.expectConverged();
+  });
+
+  it('runs one sweep at a time across the workers', async () => {
+    const t = setup();
+    const store = new DirectoryUploadStore(await t.storage());
+    await t.connection.set(documentKeys(t.prefix).sweepLock, 'another worker', 'PX', 60_000);
+    const options = { store, connection: t.connection, prefix: t.prefix, queue: t.documents.queue, logger };
+    expect(await sweepUploads(options)).toBeUndefined();
+    await t.connection.del(documentKeys(t.prefix).sweepLock);
+    expect(await sweepUploads(options)).toEqual({ uploads: 0, kept: 0, removed: 0 });
+  });
+
+  it('a writer that protects an upload the sweep is removing waits for the removal, then writes it again', async () => {
+    const t = setup();
+    const key = 'a'.repeat(64);
+    const keys = documentKeys(t.prefix);
+    // The sweep has claimed the upload and is removing it.
+    await t.connection.set(keys.uploadSweeping(key), '1', 'PX', 60_000);
+    let protectedAt = 0;
+    const protecting = t.documents.protectUpload(key).then(() => (protectedAt = Date.now()));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(protectedAt).toBe(0);
+    // The removal is done: now the writer protects it and commits (writes) it again.
+    await t.connection.del(keys.uploadSweeping(key));
+    await protecting;
+    expect(await t.connection.exists(keys.uploadProtected(key))).toBe(1);
+    // The writer wrote it again; a sweep from now on sees the protection and leaves it.
+    const dir = await t.storage();
+    await writeFile(join(dir, key), 'written again by the commit');
+    const old = new Date(Date.now() - 2 * DAY_MS);
+    await utimes(join(dir, key), old, old);
+    const result = await sweepUploads({
+      store: new DirectoryUploadStore(dir),
+      connection: t.connection,
+      prefix: t.prefix,
+      queue: t.documents.queue,
+      minAgeMs: DAY_MS,
+      logger,
+    });
+    expect(result).toEqual({ uploads: 1, kept: 1, removed: 0 });
   });
 });

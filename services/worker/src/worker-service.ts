@@ -9,7 +9,13 @@ import {
 } from '@sluice/core/process';
 import { DocumentLock, DocumentQueue, checkEvictionPolicy, createRedisConnection } from '@sluice/core/queue';
 import { ChromaStore, DocumentPlanner, IngestPipeline, PdfParsePool, createEmbedder } from '@sluice/ingest';
+import { createUploadStore } from '@sluice/storage';
 import { registerDocumentHandlers } from './document-handlers.js';
+import { sweepUploads } from './upload-sweeper.js';
+
+/** How soon after start, and how often after that, a worker sweeps unused uploads. */
+const SWEEP_FIRST_DELAY_MS = 60_000;
+const SWEEP_INTERVAL_MS = 60 * 60 * 1000;
 
 /** Options for {@link startWorker} beyond the configuration. */
 export interface StartWorkerOptions {
@@ -32,6 +38,7 @@ export async function startWorker(
   });
   const connection = createRedisConnection({
     url: config.REDIS_URL,
+    password: config.REDIS_PASSWORD,
     role: 'worker',
     logger,
     connectionName: 'sluice-worker',
@@ -42,10 +49,11 @@ export async function startWorker(
   const store = new ChromaStore({ url: config.CHROMA_URL, dimensions: embedder.dimensions || undefined });
   const documents = new DocumentQueue({ connection, prefix: config.SLUICE_PREFIX });
   const pdfPool = new PdfParsePool();
+  const uploads = createUploadStore(config);
   const planner = new DocumentPlanner({
     embedder,
     pdfPool,
-    storageDir: config.STORAGE_DIR,
+    uploads,
     split: { chunkSize: config.CHUNK_SIZE, chunkOverlap: config.CHUNK_OVERLAP },
     pdf: { timeoutMs: config.PARSE_TIMEOUT_MS, maxMemoryMb: config.PARSE_MAX_MEMORY_MB },
   });
@@ -66,6 +74,19 @@ export async function startWorker(
     .publishPipeline(pipeline.fingerprint)
     .catch((err: unknown) => logger.warn({ err }, 'could not publish the pipeline fingerprint'));
   void checkEvictionPolicy(connection, logger);
+  // Uploads nothing needs any more are removed, one sweep at a time across the workers.
+  const sweep = () =>
+    void sweepUploads({
+      store: uploads,
+      connection,
+      prefix: config.SLUICE_PREFIX,
+      queue: documents.queue,
+      logger,
+    }).catch((err: unknown) => logger.warn({ err }, 'could not sweep unused uploads'));
+  const firstSweep = setTimeout(sweep, SWEEP_FIRST_DELAY_MS);
+  const sweeps = setInterval(sweep, SWEEP_INTERVAL_MS);
+  firstSweep.unref();
+  sweeps.unref();
   logger.info(
     { embedder: embedder.id, fingerprint: pipeline.fingerprint, concurrency: config.WORKER_CONCURRENCY },
     'starting worker',
@@ -82,6 +103,8 @@ export async function startWorker(
     queues: [documents.queue],
     handleSignals: options.handleSignals ?? true,
     onClose: async () => {
+      clearTimeout(firstSweep);
+      clearInterval(sweeps);
       await documents.close();
       await pdfPool.close();
     },

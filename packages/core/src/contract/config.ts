@@ -161,7 +161,7 @@ export const apiEnvSchema = z
     /** Port of `/metrics` and the detailed health report, never the public one. @defaultValue 3003 */
     METRICS_PORT: int(0).max(65535).default(3003),
     /** Requests one token (or, without one, one address) may make per minute, across every API replica. @defaultValue 600 */
-    RATE_LIMIT_PER_MINUTE: int(1).default(600),
+    RATE_LIMIT_PER_MINUTE: int(1).default(3000),
     /**
      * Trust `X-Forwarded-*` from this many proxy hops (a TLS-terminating ingress: 1), so that the
      * client address and `https` are right (the dashboard cookie is then `Secure`). @defaultValue 0

@@ -39,10 +39,34 @@ export const collectionSchema = z.string().superRefine(refineWith(validateCollec
 export const docIdSchema = z.string().superRefine(refineWith(validateDocId));
 /** sha256 of a document's bytes, lowercase hex. */
 export const contentHashSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be a sha256 in lowercase hex');
-/** The caller's metadata: flat scalars (what Chroma stores), no reserved keys. */
+/** Most keys the caller's metadata may have: it is copied onto every chunk. */
+export const MAX_METADATA_KEYS = 64;
+/** Largest the caller's metadata may be, as JSON in UTF-8 bytes: it is copied onto every chunk. */
+export const MAX_METADATA_BYTES = 8 * 1024;
+
+/**
+ * The caller's metadata: flat scalars (what Chroma stores), no reserved keys, at most
+ * {@link MAX_METADATA_KEYS} keys and {@link MAX_METADATA_BYTES} bytes of JSON.
+ */
 export const metadataSchema = z
   .record(z.string().min(1).max(256), z.union([z.string().max(4096), z.number(), z.boolean()]))
   .superRefine((value, ctx) => {
+    const keys = Object.keys(value).length;
+    if (keys > MAX_METADATA_KEYS) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `at most ${MAX_METADATA_KEYS} keys (it is copied onto every chunk), got ${keys}`,
+      });
+      return;
+    }
+    const bytes = Buffer.byteLength(JSON.stringify(value));
+    if (bytes > MAX_METADATA_BYTES) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `at most ${MAX_METADATA_BYTES} bytes as JSON (it is copied onto every chunk), got ${bytes}`,
+      });
+      return;
+    }
     for (const key of RESERVED_METADATA_KEYS) {
       if (Object.hasOwn(value, key)) {
         ctx.addIssue({

@@ -22,6 +22,12 @@ export const ERROR_CODES = {
     description: 'the thing asked for does not exist (finished jobs are kept a week)',
   },
   TOO_LARGE: { retryable: false, status: 413, description: 'the upload is larger than MAX_UPLOAD_BYTES' },
+  RATE_LIMITED: {
+    retryable: true,
+    status: 429,
+    description:
+      'this token (or address) sent more requests than RATE_LIMIT_PER_MINUTE; retry after Retry-After',
+  },
   UNSUPPORTED_TYPE: {
     retryable: false,
     status: 415,

@@ -6,7 +6,7 @@ export interface WorkerMetrics {
   readonly registry: Registry;
   readonly jobsStarted: Counter<'queue' | 'name'>;
   readonly jobsCompleted: Counter<'queue' | 'name'>;
-  readonly jobsFailed: Counter<'queue' | 'name' | 'code'>;
+  readonly attemptsFailed: Counter<'queue' | 'name' | 'code'>;
   readonly jobsPreempted: Counter<'queue' | 'name'>;
   readonly jobsStalled: Counter<'queue'>;
   readonly jobsHandedBack: Counter<'queue' | 'name' | 'reason'>;
@@ -16,13 +16,20 @@ export interface WorkerMetrics {
 }
 
 /**
- * A registry with the process metrics (CPU, memory, event-loop lag, …), every series labelled
- * with the release so that old and new versions can be told apart during a rollout.
+ * A registry with Node's default process metrics under their usual names (`process_cpu_seconds_total`,
+ * `nodejs_eventloop_lag_seconds`, …) and `sluice_build_info{version}` = 1: the release is one
+ * series to join on (`* on(instance) group_left(version) sluice_build_info`), not a label on
+ * every series, so that old and new versions can be told apart during a rollout.
  */
 export function createMetricsRegistry(release: string): Registry {
   const registry = new Registry();
-  registry.setDefaultLabels({ release });
-  collectDefaultMetrics({ register: registry, prefix: 'sluice_' });
+  collectDefaultMetrics({ register: registry });
+  new Gauge({
+    name: 'sluice_build_info',
+    help: 'The running release of Sluice (always 1).',
+    labelNames: ['version'],
+    registers: [registry],
+  }).set({ version: release }, 1);
   return registry;
 }
 
@@ -36,7 +43,7 @@ export function createWorkerMetrics(release: string): WorkerMetrics {
     registry,
     jobsStarted: counter('sluice_jobs_started_total', 'Jobs a worker started.', ['queue', 'name']),
     jobsCompleted: counter('sluice_jobs_completed_total', 'Jobs completed.', ['queue', 'name']),
-    jobsFailed: counter('sluice_jobs_failed_total', 'Job attempts that failed, by error code.', [
+    attemptsFailed: counter('sluice_job_attempts_failed_total', 'Job attempts that failed, by error code.', [
       'queue',
       'name',
       'code',

@@ -47,6 +47,8 @@ function setup() {
     await connection.quit();
   });
   const steps: StepLog = new Map();
+  // When each job failed on purpose, shared by every runtime of the test (like an outage).
+  const failedAt = new Map<string, number>();
   const runtime = (overrides: Partial<WorkerRuntimeOptions> = {}) => {
     const rt = new WorkerRuntime({
       queue: QUEUE,
@@ -58,15 +60,14 @@ function setup() {
       ...overrides,
     });
     const deferred = new Set<string>();
-    const failedOnce = new Set<string>();
     rt.register(stepsJob, async ({ job, payload, signal, defer }) => {
       if (payload.deferOnce && !deferred.has(job.id!)) {
         deferred.add(job.id!);
         return defer(1000, 'test');
       }
       if (payload.fail) throw new SluiceError(payload.fail as 'NO_TEXT', 'handler failed on purpose');
-      if (payload.failOnce && !failedOnce.has(job.id!)) {
-        failedOnce.add(job.id!);
+      if (payload.failOnce && !failedAt.has(job.id!)) {
+        failedAt.set(job.id!, Date.now());
         throw new SluiceError(payload.failOnce as 'NO_TEXT', 'handler failed on purpose, once');
       }
       const done = steps.get(job.id!) ?? [];
@@ -83,7 +84,7 @@ function setup() {
     cleanups.push(() => rt.drain());
     return rt;
   };
-  return { queue, runtime, steps, prefix };
+  return { queue, runtime, steps, prefix, failedAt };
 }
 
 async function waitForStart(steps: StepLog, job: Job) {
@@ -183,19 +184,24 @@ describe('WorkerRuntime', () => {
     expect(decodeFailure((await queue.getJob(fatal.id!))!.failedReason).code).toBe('NO_TEXT');
   });
 
-  it('hands a job caught by a dependency outage back without spending an attempt, and pauses the queue', async () => {
-    const { queue, runtime } = setup();
-    const rt = runtime({ outageBackoffMs: 300, outageBackoffMaxMs: 300 });
-    await rt.start();
+  it('hands a job caught by a dependency outage back without spending an attempt, and pauses the queue for every worker', async () => {
+    const { queue, runtime, failedAt } = setup();
+    const outage = { outageBackoffMs: 300, outageBackoffMaxMs: 300 };
+    await runtime(outage).start();
     // Fails with DEPENDENCY_UNAVAILABLE on its first run only: the outage ends by itself.
     const job = await enqueue(queue, stepsJob, { steps: 1, stepMs: 0, failOnce: 'DEPENDENCY_UNAVAILABLE' });
+    await waitFor(async () => failedAt.has(job.id!) && (await job.getState()) !== 'active', {
+      what: 'the job handed back',
+    });
+    // A worker that did not see the outage, free to take the job at once, honours the pause too.
+    await runtime(outage).start();
     await waitForState(job, 'completed');
     const done = (await queue.getJob(job.id!))!;
     // One finished run and no failed one: the outage cost no attempt.
     expect(done.attemptsMade).toBe(1);
     expect(done.failedReason).toBeFalsy();
-    // The queue was rate-limited for the backoff: the run after the outage came at least that late.
-    expect(done.finishedOn! - done.timestamp).toBeGreaterThanOrEqual(300);
+    // No worker took it again before the pause was over (less the clock's granularity).
+    expect(done.processedOn! - failedAt.get(job.id!)!).toBeGreaterThanOrEqual(290);
   });
 
   it('defers a job without spending an attempt', async () => {

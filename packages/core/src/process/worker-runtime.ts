@@ -136,6 +136,12 @@ export interface DrainResult {
 }
 
 const PREEMPTED_REASON = new SluiceError('PREEMPTED', 'the worker is draining and its deadline passed');
+/**
+ * A limiter no count reaches: `max` jobs per second is far beyond any queue. It exists so that the
+ * queue-wide pause `worker.rateLimit()` sets is honoured by every worker (BullMQ checks that pause
+ * only where a limiter is configured).
+ */
+const OUTAGE_PAUSE_ONLY_LIMITER = { max: Number.MAX_SAFE_INTEGER, duration: 1000 };
 const LOCK_LOST_REASON = "this attempt lost the job's lock (a stall); another attempt may run the job";
 
 function resolveOptions(options: WorkerRuntimeOptions): ResolvedWorkerRuntimeOptions {
@@ -208,6 +214,9 @@ export class WorkerRuntime {
         lockDuration: o.lockDurationMs,
         stalledInterval: o.stalledIntervalMs,
         maxStalledCount: o.maxStalledCount,
+        // BullMQ honours a pause set by `rateLimit()` (an outage) only for a worker that has a
+        // limiter; this one never limits by count, so the pause is all it does.
+        limiter: OUTAGE_PAUSE_ONLY_LIMITER,
         autorun: false,
       },
     );
@@ -348,7 +357,7 @@ export class WorkerRuntime {
         endTimer?.({ outcome: 'preempted' });
         return await this.#handBack(job, token, log, true);
       }
-      o.metrics?.jobsFailed.inc({ ...labels, code: error.code });
+      o.metrics?.attemptsFailed.inc({ ...labels, code: error.code });
       endTimer?.({ outcome: 'failed' });
       log.warn({ err, code: error.code, retryable: error.retryable }, 'job attempt failed');
       if (!error.retryable) throw new UnrecoverableError(encodeFailure(error));

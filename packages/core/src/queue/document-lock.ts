@@ -32,7 +32,10 @@ return 1
 // only while the lock is still this attempt's.
 const COMMIT = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[3] == '' then redis.call('HDEL', KEYS[2], ARGV[2]) else redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) end
+if ARGV[3] == '' then redis.call('HDEL', KEYS[2], ARGV[2]) else
+  redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+  redis.call('SADD', KEYS[3], ARGV[4])
+end
 redis.call('DEL', KEYS[1])
 return 1
 `;
@@ -189,12 +192,14 @@ export class DocumentLock {
         stop();
         const done = await this.#connection.eval(
           COMMIT,
-          2,
+          3,
           lockKey,
           indexedKey,
+          this.#keys.collections,
           token,
           docId,
           record ? JSON.stringify(record) : '',
+          record?.payload.collection ?? '',
         );
         if (Number(done) !== 1) {
           throw new LeaseLostError('another attempt held the document at commit; nothing was recorded');

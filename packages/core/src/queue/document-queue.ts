@@ -69,6 +69,19 @@ interface BullTransaction {
   exec(): Promise<[Error | null, unknown][] | null>;
 }
 
+// A writer protects an upload before it makes it visible; the answer says whether a sweep is
+// removing it right now (then the writer waits and writes it again).
+const PROTECT_UPLOAD = `
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+return redis.call('EXISTS', KEYS[2])
+`;
+
+/**
+ * How long a written upload is safe from the sweep: longer than any upload takes to be
+ * committed and its job enqueued, so the job's payload, which the sweep reads, names it by then.
+ */
+export const UPLOAD_PROTECTION_MS = 60 * 60 * 1000;
+
 /** Job states in which a job still carries out (or carried out) its submission. */
 const LIVE_STATES: ReadonlySet<string> = new Set([
   'waiting',
@@ -182,6 +195,26 @@ export class DocumentQueue {
       cursor = next;
     } while (cursor !== '0');
     return records;
+  }
+
+  /**
+   * Keeps an upload from the sweep of unused uploads for {@link UPLOAD_PROTECTION_MS}, before the
+   * writer makes it visible (commits it). Waits while a sweep is removing it, so that the commit
+   * that follows writes it again rather than trusting a copy about to go.
+   */
+  async protectUpload(key: string): Promise<void> {
+    await this.queue.waitUntilReady();
+    for (let waited = 0; ; waited += 100) {
+      const sweeping = await this.#connection.eval(
+        PROTECT_UPLOAD,
+        2,
+        this.#keys.uploadProtected(key),
+        this.#keys.uploadSweeping(key),
+        UPLOAD_PROTECTION_MS,
+      );
+      if (Number(sweeping) === 0 || waited > 30_000) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 
   /** Records the pipeline fingerprint the workers run (each worker, at its start). */

@@ -56,8 +56,16 @@ export function documentKeys(prefix: string) {
     latest: `${base}:doc-latest`,
     /** Hash per collection: docId → {@link IndexedRecord} (JSON). */
     indexed: (collection: string) => `${base}:indexed:${collection}`,
+    /** Set of the collections that have an `indexed` hash (SCAN finds no keys across a Cluster). */
+    collections: `${base}:collections`,
     /** The pipeline fingerprint the workers run, published at their start. */
     pipeline: `${base}:pipeline`,
+    /** An upload written (or written again) lately: the sweep leaves it alone. */
+    uploadProtected: (key: string) => `${base}:upload-protected:${key}`,
+    /** An upload the sweep is removing now: a writer waits, then writes it again. */
+    uploadSweeping: (key: string) => `${base}:upload-sweeping:${key}`,
+    /** One sweep at a time across the workers. */
+    sweepLock: `${base}:upload-sweep-lock`,
     /** The lock of one document: the fencing token of the attempt that holds it. */
     lock: (collection: string, docId: string) =>
       // docIds may contain anything but control characters; encode them to keep keys printable.

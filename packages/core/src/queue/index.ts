@@ -5,7 +5,7 @@
 export { checkEvictionPolicy, createRedisConnection, reconnectDelay } from './redis-connection.js';
 export type { RedisConnectionOptions, RedisRole } from './redis-connection.js';
 export { enqueue } from './enqueue.js';
-export { DocumentQueue, UNKNOWN_FINGERPRINT } from './document-queue.js';
+export { DocumentQueue, UNKNOWN_FINGERPRINT, UPLOAD_PROTECTION_MS } from './document-queue.js';
 export type {
   DocumentQueueHooks,
   DocumentQueueOptions,
@@ -14,5 +14,11 @@ export type {
 } from './document-queue.js';
 export { DocumentLock, LeaseLostError } from './document-lock.js';
 export type { AcquireResult, DocumentLease, DocumentLockOptions } from './document-lock.js';
-export { DELETED, indexedRecordSchema, latestSubmissionSchema } from './document-records.js';
+export {
+  DELETED,
+  documentKeys,
+  indexedRecordSchema,
+  latestSubmissionSchema,
+  parseRecord,
+} from './document-records.js';
 export type { IndexedRecord, LatestSubmission } from './document-records.js';

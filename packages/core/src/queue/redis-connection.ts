@@ -22,6 +22,8 @@ export interface RedisConnectionOptions {
   role: RedisRole;
   /** Connection name shown by `CLIENT LIST`. */
   connectionName?: string;
+  /** The password when the URL carries none (`REDIS_PASSWORD`, from a Secret). @defaultValue none */
+  password?: string | undefined;
   /** Receives reconnect warnings and connection errors; silent without it. */
   logger?: Logger;
 }
@@ -61,7 +63,7 @@ export function createRedisConnection(options: RedisConnectionOptions): Redis | 
 function openConnection(options: RedisConnectionOptions): Redis | Cluster {
   const parsed = parseRedisUrl(options.url);
   const tls = parsed.protocol.startsWith('rediss') ? {} : undefined;
-  const auth = { username: parsed.username, password: parsed.password };
+  const auth = { username: parsed.username, password: parsed.password ?? options.password };
   const base: RedisOptions = {
     ...roleOptions(options.role),
     ...auth,

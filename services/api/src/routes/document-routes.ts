@@ -23,6 +23,7 @@ import {
   uploadForm,
 } from '../http-schemas.js';
 import { BEARER_SECURITY, V1_ERRORS, errorResponses, json } from '../route-schemas.js';
+import type { UploadStore } from '@sluice/storage';
 import { MULTIPART_OVERHEAD_BYTES, receiveUpload, type ReceivedUpload } from '../uploads.js';
 
 /**
@@ -36,7 +37,8 @@ export interface DocumentRoutesOptions {
   documents: DocumentQueue;
   store: ChromaStore;
   /** `STORAGE_DIR`. */
-  storageDir: string;
+  /** Where uploads are stored (`STORAGE_DIR` or `STORAGE_URL`). */
+  uploads: UploadStore;
   /** `MAX_UPLOAD_BYTES`: the largest file accepted (and a cap on JSON bodies). */
   maxUploadBytes: number;
 }
@@ -87,7 +89,7 @@ export const documentRoutes: FastifyPluginAsyncZod<DocumentRoutesOptions> = asyn
       let accepted: IngestAccepted;
       if (request.isMultipart()) {
         const upload = await receiveUpload(request, {
-          storageDir: options.storageDir,
+          store: options.uploads,
           maxBytes: options.maxUploadBytes,
         });
         accepted = await ingestUpload(documents, collection, upload);
@@ -155,6 +157,8 @@ async function ingestUpload(
     );
     const metadata = parseMetadata(upload.metadata);
     detectDocumentType(file.head, file.fileName || undefined);
+    // Kept from the upload sweep before it becomes visible, so that no sweep removes it under the job.
+    await documents.protectUpload(file.sha256);
     const storageKey = await file.commit();
     return await documents.ingest({
       collection,
