@@ -133,7 +133,9 @@ describe('rollouts', () => {
   });
 
   it('rule 4: gives the worker grace for DRAIN_TIMEOUT_MS + abort grace + SHUTDOWN_MARGIN_MS + margin, as deployed', () => {
-    expect(worker.config.DRAIN_TIMEOUT_MS).toBe(Number(worker.env.DRAIN_TIMEOUT_MS ?? RUNTIME_DEFAULTS.drainTimeoutMs));
+    expect(worker.config.DRAIN_TIMEOUT_MS).toBe(
+      Number(worker.env.DRAIN_TIMEOUT_MS ?? RUNTIME_DEFAULTS.drainTimeoutMs),
+    );
     const grace = worker.workload.pod.terminationGracePeriodSeconds;
     expect(workerGraceViolations(grace, worker.config.DRAIN_TIMEOUT_MS)).toEqual([]);
     // The sum, from @sluice/core's own constants: 20 s + 5 s + 2 s + 5 s with the defaults.
@@ -147,7 +149,12 @@ describe('rollouts', () => {
     const container = containerNamed(workloadNamed(copy, 'sluice-worker').pod, 'worker');
     setEnv(container, 'DRAIN_TIMEOUT_MS', '40000');
     const raised = deployedWorker(copy, namespace);
-    expect(workerGraceViolations(raised.workload.pod.terminationGracePeriodSeconds, raised.config.DRAIN_TIMEOUT_MS)).not.toEqual([]);
+    expect(
+      workerGraceViolations(
+        raised.workload.pod.terminationGracePeriodSeconds,
+        raised.config.DRAIN_TIMEOUT_MS,
+      ),
+    ).not.toEqual([]);
     // Kubernetes' default of 30 s is not enough for the defaults either.
     expect(workerGraceViolations(undefined, RUNTIME_DEFAULTS.drainTimeoutMs)).not.toEqual([]);
   });
@@ -155,11 +162,15 @@ describe('rollouts', () => {
   it('rule 4: gives the API grace for preStop + SHUTDOWN_DELAY_MS + SHUTDOWN_TIMEOUT_MS + margin, as deployed', () => {
     const preStop = preStopSleepSeconds(api.container);
     expect(preStop).toBeGreaterThan(0);
-    expect(api.config.SHUTDOWN_TIMEOUT_MS).toBe(Number(api.env.SHUTDOWN_TIMEOUT_MS ?? API_DEFAULTS.shutdownTimeoutMs));
-    expect(apiGraceViolations(api.workload.pod.terminationGracePeriodSeconds, preStop, api.config)).toEqual([]);
-    expect(apiShutdownBudgetMs(preStop, api.config.SHUTDOWN_DELAY_MS, api.config.SHUTDOWN_TIMEOUT_MS)).toBeLessThanOrEqual(
-      (api.workload.pod.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS) * 1000,
+    expect(api.config.SHUTDOWN_TIMEOUT_MS).toBe(
+      Number(api.env.SHUTDOWN_TIMEOUT_MS ?? API_DEFAULTS.shutdownTimeoutMs),
     );
+    expect(apiGraceViolations(api.workload.pod.terminationGracePeriodSeconds, preStop, api.config)).toEqual(
+      [],
+    );
+    expect(
+      apiShutdownBudgetMs(preStop, api.config.SHUTDOWN_DELAY_MS, api.config.SHUTDOWN_TIMEOUT_MS),
+    ).toBeLessThanOrEqual((api.workload.pod.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS) * 1000);
   });
 
   it('rule 4, mutated: fails when SHUTDOWN_TIMEOUT_MS or the preStop sleep grows without the grace period', () => {
@@ -167,8 +178,20 @@ describe('rollouts', () => {
     const container = containerNamed(workloadNamed(copy, 'sluice-api').pod, 'api');
     setEnv(container, 'SHUTDOWN_TIMEOUT_MS', '25000');
     const raised = deployedApi(copy, namespace);
-    expect(apiGraceViolations(raised.workload.pod.terminationGracePeriodSeconds, preStopSleepSeconds(raised.container), raised.config)).not.toEqual([]);
-    expect(apiGraceViolations(api.workload.pod.terminationGracePeriodSeconds, preStopSleepSeconds(api.container) + 10, api.config)).not.toEqual([]);
+    expect(
+      apiGraceViolations(
+        raised.workload.pod.terminationGracePeriodSeconds,
+        preStopSleepSeconds(raised.container),
+        raised.config,
+      ),
+    ).not.toEqual([]);
+    expect(
+      apiGraceViolations(
+        api.workload.pod.terminationGracePeriodSeconds,
+        preStopSleepSeconds(api.container) + 10,
+        api.config,
+      ),
+    ).not.toEqual([]);
   });
 
   it('reads preStop sleeps in every form Kubernetes runs', () => {
@@ -338,7 +361,9 @@ describe('state', () => {
   it('rule 2: takes the password from the Secret, never a literal in the manifest', () => {
     const password = flagValue(redisArgs(redisContainer), '--requirepass') ?? '';
     expect(passwordSourceViolations(redisContainer, password)).toEqual([]);
-    expect(passwordSourceViolations(redisContainer, 'hunter2-hunter2')).toEqual(['--requirepass is a literal, not $(VARIABLE)']);
+    expect(passwordSourceViolations(redisContainer, 'hunter2-hunter2')).toEqual([
+      '--requirepass is a literal, not $(VARIABLE)',
+    ]);
   });
 
   it('rule 2: pins Redis to a release with the CVE-2025-49844 and CVE-2025-21605 fixes', () => {
@@ -438,18 +463,23 @@ function passwordSourceViolations(container: IContainer, value: string): string[
 }
 
 /** Rule 2's split: the URL in the ConfigMap, the password from the Secret. */
-function redisConfigViolations(configMaps: readonly IConfigMap[], containers: readonly IContainer[]): string[] {
+function redisConfigViolations(
+  configMaps: readonly IConfigMap[],
+  containers: readonly IContainer[],
+): string[] {
   const violations: string[] = [];
   for (const config of configMaps) {
     const url = config.data?.REDIS_URL;
     if (url && new URL(url.replace(/^rediss?(\+\w+)?:/, 'http:')).password) {
       violations.push(`ConfigMap ${config.metadata?.name}: REDIS_URL carries a password`);
     }
-    if (config.data?.REDIS_PASSWORD !== undefined) violations.push(`ConfigMap ${config.metadata?.name} holds REDIS_PASSWORD`);
+    if (config.data?.REDIS_PASSWORD !== undefined)
+      violations.push(`ConfigMap ${config.metadata?.name} holds REDIS_PASSWORD`);
   }
   for (const container of containers) {
     const entry = container.env?.find((e) => e.name === 'REDIS_PASSWORD');
-    if (!entry?.valueFrom?.secretKeyRef) violations.push(`container ${container.name} does not read REDIS_PASSWORD from a Secret`);
+    if (!entry?.valueFrom?.secretKeyRef)
+      violations.push(`container ${container.name} does not read REDIS_PASSWORD from a Secret`);
   }
   return violations;
 }
@@ -458,8 +488,9 @@ function redisConfigViolations(configMaps: readonly IConfigMap[], containers: re
 function kedaAuthViolations(objects: readonly Manifest[]): string[] {
   const scaled = objectNamed<IScaledObject>(objects, 'keda.sh/v1alpha1', 'ScaledObject', 'sluice-worker');
   const auths = objectsOf<ITriggerAuthentication>(objects, 'keda.sh/v1alpha1', 'TriggerAuthentication');
-  const redisSecret = containerNamed(workloadNamed(objects, 'sluice-redis').pod, 'redis').env?.find((e) => e.name === 'REDIS_PASSWORD')
-    ?.valueFrom?.secretKeyRef;
+  const redisSecret = containerNamed(workloadNamed(objects, 'sluice-redis').pod, 'redis').env?.find(
+    (e) => e.name === 'REDIS_PASSWORD',
+  )?.valueFrom?.secretKeyRef;
   const violations: string[] = [];
   for (const trigger of scaled.spec.triggers.filter((t) => t.type === 'redis')) {
     const name = trigger.name ?? trigger.type;

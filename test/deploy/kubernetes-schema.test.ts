@@ -71,7 +71,9 @@ describe('Kubernetes API schemas', () => {
     const peer = at(policy.object, 'spec', 'ingress', 0, 'from', 0);
     peer.namespaceSelecter = peer.namespaceSelector;
     delete peer.namespaceSelector;
-    expect(problemsOf(policy).map((p) => p.message)).toContainEqual(expect.stringMatching(/namespaceSelecter/));
+    expect(problemsOf(policy).map((p) => p.message)).toContainEqual(
+      expect.stringMatching(/namespaceSelecter/),
+    );
   });
 
   it('reject a kind they do not know', () => {
@@ -99,13 +101,17 @@ describe("KEDA's and the Prometheus Operator's schemas", () => {
   it('reject a wrong type: a number where KEDA wants a string', () => {
     const scaledObject = copyOf('ScaledObject', 'sluice-worker');
     at(scaledObject.object, 'spec', 'advanced', 'scalingModifiers').target = 16;
-    expect(problemsOf(scaledObject).map((p) => p.message)).toContainEqual(expect.stringMatching(/target must be string/));
+    expect(problemsOf(scaledObject).map((p) => p.message)).toContainEqual(
+      expect.stringMatching(/target must be string/),
+    );
   });
 
   it('reject a TriggerAuthentication entry without its key, and a ServiceMonitor typo', () => {
     const auth = copyOf('TriggerAuthentication', 'sluice-redis');
     delete at(auth.object, 'spec', 'secretTargetRef', 0).key;
-    expect(problemsOf(auth).map((p) => p.message)).toContainEqual(expect.stringMatching(/required property key/));
+    expect(problemsOf(auth).map((p) => p.message)).toContainEqual(
+      expect.stringMatching(/required property key/),
+    );
     const monitor = copyOf('ServiceMonitor', 'sluice', renderVariant('monitoring'));
     at(monitor.object, 'spec', 'endpoints', 0).intervall = '30s';
     expect(problemsOf(monitor).map((p) => p.message)).toContainEqual(expect.stringMatching(/intervall/));

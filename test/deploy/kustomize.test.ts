@@ -69,7 +69,8 @@ describe('rule 1: no secret in the repository', () => {
   });
 
   it('ships examples that hold no usable value, and the check fails on one that does', () => {
-    for (const { example } of OPERATOR_FILES) expect(usableExampleValues(readRepoFile(example)), example).toEqual([]);
+    for (const { example } of OPERATOR_FILES)
+      expect(usableExampleValues(readRepoFile(example)), example).toEqual([]);
     expect(usableExampleValues(`AUTH_JWT_SECRET=${KNOWN_PLACEHOLDER_SECRETS[0]}\n`)).toEqual([
       'AUTH_JWT_SECRET has a value in the example',
     ]);
@@ -79,7 +80,9 @@ describe('rule 1: no secret in the repository', () => {
     const files = { [`${K8S.base}/secrets.env`]: readRepoFile(`${K8S.base}/secrets.env.example`) };
     expect(() => deployedApi(renderVariant('base', files), NAMESPACE)).toThrow(/AUTH_JWT_SECRET/);
     // ... nor on a published placeholder.
-    const placeholder = { [`${K8S.base}/secrets.env`]: `AUTH_JWT_SECRET=${KNOWN_PLACEHOLDER_SECRETS[0]}\nREDIS_PASSWORD=x\n` };
+    const placeholder = {
+      [`${K8S.base}/secrets.env`]: `AUTH_JWT_SECRET=${KNOWN_PLACEHOLDER_SECRETS[0]}\nREDIS_PASSWORD=x\n`,
+    };
     expect(() => deployedApi(renderVariant('base', placeholder), NAMESPACE)).toThrow(/placeholder/);
   });
 
@@ -94,7 +97,11 @@ describe('rule 1: no secret in the repository', () => {
 describe('rule 6: the kustomize layout', () => {
   it('runs the base without KEDA: no KEDA kinds, a fixed worker count', () => {
     const base = renderVariant('base');
-    expect(kinds(base).filter((k) => ['ScaledObject', 'TriggerAuthentication', 'HorizontalPodAutoscaler'].includes(k))).toEqual([]);
+    expect(
+      kinds(base).filter((k) =>
+        ['ScaledObject', 'TriggerAuthentication', 'HorizontalPodAutoscaler'].includes(k),
+      ),
+    ).toEqual([]);
     expect((workloadNamed(base, 'sluice-worker').object as IDeployment).spec?.replicas).toBe(2);
   });
 
@@ -109,26 +116,38 @@ describe('rule 6: the kustomize layout', () => {
 
   it('puts every namespaced object in the namespace, and would catch an overlay that forgets it', () => {
     for (const variant of VARIANTS) {
-      const stray = renderVariant(variant).filter((m) => m.object.kind !== 'Namespace' && m.object.metadata.namespace !== NAMESPACE);
+      const stray = renderVariant(variant).filter(
+        (m) => m.object.kind !== 'Namespace' && m.object.metadata.namespace !== NAMESPACE,
+      );
       expect(stray.map((m) => `${variant}: ${m.object.kind} ${m.object.metadata.name}`)).toEqual([]);
     }
     const forgetful = {
       'deploy/k8s/.forgetful/kustomization.yaml':
         'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../base]\ncomponents: [../components/keda]\n',
     };
-    const rendered = renderKustomization('deploy/k8s/.forgetful', { files: { ...operatorFiles(), ...forgetful } });
+    const rendered = renderKustomization('deploy/k8s/.forgetful', {
+      files: { ...operatorFiles(), ...forgetful },
+    });
     const scaledObject = rendered.find((m) => m.object.kind === 'ScaledObject');
     expect(scaledObject?.object.metadata.namespace).toBeUndefined();
   });
 
   it('rolls the pods when a setting changes: the ConfigMap name, and so the pod templates, follow the content', () => {
-    const template = (manifests: readonly Manifest[], name: string) => JSON.stringify(workloadNamed(manifests, name).object.spec?.template);
+    const template = (manifests: readonly Manifest[], name: string) =>
+      JSON.stringify(workloadNamed(manifests, name).object.spec?.template);
     const before = renderVariant('base');
     const config = readRepoFile(`${K8S.base}/config.env`).replace('LOG_LEVEL=info', 'LOG_LEVEL=debug');
     const after = renderVariant('base', { [`${K8S.base}/config.env`]: config });
-    for (const name of ['sluice-api', 'sluice-worker']) expect(template(after, name)).not.toBe(template(before, name));
-    const configMaps = objectsOf<{ apiVersion: 'v1'; kind: 'ConfigMap'; metadata: { name: string } }>(after, 'v1', 'ConfigMap');
-    expect(configMaps.map((c) => c.metadata.name)).toContainEqual(expect.stringMatching(/^sluice-config-[a-z0-9]{10}$/));
+    for (const name of ['sluice-api', 'sluice-worker'])
+      expect(template(after, name)).not.toBe(template(before, name));
+    const configMaps = objectsOf<{ apiVersion: 'v1'; kind: 'ConfigMap'; metadata: { name: string } }>(
+      after,
+      'v1',
+      'ConfigMap',
+    );
+    expect(configMaps.map((c) => c.metadata.name)).toContainEqual(
+      expect.stringMatching(/^sluice-config-[a-z0-9]{10}$/),
+    );
   });
 
   it('keeps uploads on the PVC only where STORAGE_DIR is used; the S3 overlay has no ReadWriteMany volume', () => {
@@ -139,10 +158,15 @@ describe('rule 6: the kustomize layout', () => {
       const claims = objectsOf<IPersistentVolumeClaim>(rendered, 'v1', 'PersistentVolumeClaim');
       const usesS3 = api.config.STORAGE_URL !== undefined;
       expect(worker.config.STORAGE_URL, variant).toBe(api.config.STORAGE_URL);
-      expect(claims.some((c) => c.spec?.accessModes?.includes('ReadWriteMany')), variant).toBe(!usesS3);
+      expect(
+        claims.some((c) => c.spec?.accessModes?.includes('ReadWriteMany')),
+        variant,
+      ).toBe(!usesS3);
       for (const deployed of [api, worker]) {
         const mounts = deployed.container.volumeMounts?.map((m) => m.mountPath) ?? [];
-        expect(mounts.includes(deployed.config.STORAGE_DIR), `${variant} ${deployed.workload.name}`).toBe(!usesS3);
+        expect(mounts.includes(deployed.config.STORAGE_DIR), `${variant} ${deployed.workload.name}`).toBe(
+          !usesS3,
+        );
       }
     }
     const overlay = deployedWorker(renderVariant('overlay'), NAMESPACE);
@@ -150,13 +174,16 @@ describe('rule 6: the kustomize layout', () => {
     expect(overlay.config.S3_ENDPOINT).toMatch(/^https?:\/\//);
     expect(overlay.config.REDIS_URL).not.toMatch(/sluice-redis/);
     const inClusterRedis = renderVariant('overlay').filter(
-      (m) => ['StatefulSet', 'Service'].includes(m.object.kind) && m.object.metadata.name.startsWith('sluice-redis'),
+      (m) =>
+        ['StatefulSet', 'Service'].includes(m.object.kind) &&
+        m.object.metadata.name.startsWith('sluice-redis'),
     );
     expect(inClusterRedis).toEqual([]);
   });
 
   it('fails the overlay loudly, not silently, if the base moves the uploads volume', () => {
-    const patch = parseYamlDocuments(readRepoFile(`${K8S.overlay}/use-s3.yaml`), 'use-s3.yaml')[0]?.data as Parameters<typeof applyJsonPatch>[1];
+    const patch = parseYamlDocuments(readRepoFile(`${K8S.overlay}/use-s3.yaml`), 'use-s3.yaml')[0]
+      ?.data as Parameters<typeof applyJsonPatch>[1];
     const api = workloadNamed(renderVariant('base'), 'sluice-api').object;
     const moved = structuredClone(api);
     moved.spec?.template.spec?.volumes?.reverse();
@@ -184,40 +211,50 @@ describe('rule 9 (kustomize part): every path the kustomizations name exists, or
 
 const kubectl = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' });
 
-describe.skipIf(kubectl.error !== undefined || kubectl.status !== 0)('these renderings against `kubectl kustomize`', () => {
-  /** Generated names lose their hash suffix (ours is not kustomize's), keys are sorted. */
-  function normalized(objects: readonly unknown[]): string[] {
-    const text = JSON.stringify(objects).replace(/(sluice-(?:config|secrets|s3|grafana-dashboard))-[a-z0-9]{10}\b/g, '$1');
-    return (JSON.parse(text) as unknown[]).map((o) => JSON.stringify(sortKeys(o))).sort();
-  }
-
-  it.each(['base', 'overlay'] as const)('agree on %s', (variant) => {
-    const dir = mkdtempSync(join(tmpdir(), 'sluice-kustomize-'));
-    const written: string[] = [];
-    try {
-      // kubectl reads the operator's files from the disk: write them where they belong, for this run only.
-      for (const [path, content] of Object.entries(operatorFiles())) {
-        if (existsSync(repoPath(path))) continue;
-        writeFileSync(repoPath(path), content);
-        written.push(path);
-      }
-      const onDisk = OPERATOR_FILES.map((f) => f.path).filter((p) => existsSync(repoPath(p)));
-      const expected = renderVariant(variant, Object.fromEntries(onDisk.map((p) => [p, readRepoFile(p)])));
-      const output = execFileSync('kubectl', ['kustomize', repoPath(K8S[variant])], { encoding: 'utf8' });
-      writeFileSync(join(dir, 'out.yaml'), output);
-      const actual = parseYamlDocuments(output, 'kubectl').map((d) => d.data);
-      expect(normalized(actual)).toEqual(normalized(expected.map((m) => m.object)));
-    } finally {
-      for (const path of written) rmSync(repoPath(path));
-      rmSync(dir, { recursive: true, force: true });
+describe.skipIf(kubectl.error !== undefined || kubectl.status !== 0)(
+  'these renderings against `kubectl kustomize`',
+  () => {
+    /** Generated names lose their hash suffix (ours is not kustomize's), keys are sorted. */
+    function normalized(objects: readonly unknown[]): string[] {
+      const text = JSON.stringify(objects).replace(
+        /(sluice-(?:config|secrets|s3|grafana-dashboard))-[a-z0-9]{10}\b/g,
+        '$1',
+      );
+      return (JSON.parse(text) as unknown[]).map((o) => JSON.stringify(sortKeys(o))).sort();
     }
-  });
-});
+
+    it.each(['base', 'overlay'] as const)('agree on %s', (variant) => {
+      const dir = mkdtempSync(join(tmpdir(), 'sluice-kustomize-'));
+      const written: string[] = [];
+      try {
+        // kubectl reads the operator's files from the disk: write them where they belong, for this run only.
+        for (const [path, content] of Object.entries(operatorFiles())) {
+          if (existsSync(repoPath(path))) continue;
+          writeFileSync(repoPath(path), content);
+          written.push(path);
+        }
+        const onDisk = OPERATOR_FILES.map((f) => f.path).filter((p) => existsSync(repoPath(p)));
+        const expected = renderVariant(variant, Object.fromEntries(onDisk.map((p) => [p, readRepoFile(p)])));
+        const output = execFileSync('kubectl', ['kustomize', repoPath(K8S[variant])], { encoding: 'utf8' });
+        writeFileSync(join(dir, 'out.yaml'), output);
+        const actual = parseYamlDocuments(output, 'kubectl').map((d) => d.data);
+        expect(normalized(actual)).toEqual(normalized(expected.map((m) => m.object)));
+      } finally {
+        for (const path of written) rmSync(repoPath(path));
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  },
+);
 
 function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys);
   if (typeof value !== 'object' || value === null) return value;
-  return Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, sortKeys(v)]));
+  return Object.fromEntries(
+    Object.entries(value)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, v]) => [k, sortKeys(v)]),
+  );
 }
 
 function isIgnored(path: string): boolean {

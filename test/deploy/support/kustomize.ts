@@ -199,7 +199,12 @@ export function referencedPaths(dir: string, files: VirtualFiles = {}): string[]
   return [...found].sort();
 }
 
-function build(dir: string, context: Context, kind: 'Kustomization' | 'Component', accumulated: RenderedObject[]): RenderedObject[] {
+function build(
+  dir: string,
+  context: Context,
+  kind: 'Kustomization' | 'Component',
+  accumulated: RenderedObject[],
+): RenderedObject[] {
   const k = loadKustomizationFile(dir, context.files);
   if (k.kind !== kind) throw new Error(`${dir}: expected a ${kind}, found a ${k.kind}`);
   const at = (p: string) => normalize(join(dir, p));
@@ -210,8 +215,10 @@ function build(dir: string, context: Context, kind: 'Kustomization' | 'Component
     else objects.push(...loadObjects(path, context));
   }
   for (const component of k.components ?? []) objects = build(at(component), context, 'Component', objects);
-  for (const generator of k.configMapGenerator ?? []) objects = generate('ConfigMap', generator, dir, context, objects);
-  for (const generator of k.secretGenerator ?? []) objects = generate('Secret', generator, dir, context, objects);
+  for (const generator of k.configMapGenerator ?? [])
+    objects = generate('ConfigMap', generator, dir, context, objects);
+  for (const generator of k.secretGenerator ?? [])
+    objects = generate('Secret', generator, dir, context, objects);
   for (const patch of k.patches ?? []) objects = applyPatch(patch, dir, context, objects);
   if (k.namespace) objects = objects.map((o) => withNamespace(o, k.namespace ?? ''));
   objects = objects.map((o) => withImages(o, k.images ?? []));
@@ -259,7 +266,9 @@ function generatedData(generator: Generator, dir: string, context: Context): Rec
 /** A kustomize-style suffix: the first ten hex digits of a content hash, with kustomize's letter swaps. */
 function nameSuffix(kind: string, name: string, data: Record<string, string>): string {
   const sorted = Object.fromEntries(Object.entries(data).sort(([a], [b]) => a.localeCompare(b)));
-  const hex = createHash('sha256').update(JSON.stringify({ data: sorted, kind, name })).digest('hex');
+  const hex = createHash('sha256')
+    .update(JSON.stringify({ data: sorted, kind, name }))
+    .digest('hex');
   const swaps: Record<string, string> = { '0': 'g', '1': 'h', '3': 'k', a: 'm', e: 't' };
   return [...hex.slice(0, 10)].map((c) => swaps[c] ?? c).join('');
 }
@@ -274,10 +283,14 @@ function generate(
   const behavior = generator.behavior ?? 'create';
   const existing = objects.find((o) => o.object.kind === kind && o.generatedFrom === generator.name);
   if (behavior === 'create' && existing) throw new Error(`${dir}: ${kind} ${generator.name} exists already`);
-  if (behavior !== 'create' && !existing) throw new Error(`${dir}: no ${kind} ${generator.name} to ${behavior}`);
+  if (behavior !== 'create' && !existing)
+    throw new Error(`${dir}: no ${kind} ${generator.name} to ${behavior}`);
   const previous = existing ? plainData(existing.object, kind) : {};
   const data = { ...(behavior === 'merge' ? previous : {}), ...generatedData(generator, dir, context) };
-  const labels = { ...(behavior === 'create' ? {} : existing?.object.metadata.labels), ...generator.options?.labels };
+  const labels = {
+    ...(behavior === 'create' ? {} : existing?.object.metadata.labels),
+    ...generator.options?.labels,
+  };
   const name = generator.options?.disableNameSuffixHash
     ? generator.name
     : `${generator.name}-${nameSuffix(kind, generator.name, data)}`;
@@ -328,7 +341,12 @@ function matchesTarget(object: KubeObject, target: NonNullable<Patch['target']>)
   );
 }
 
-function applyPatch(patch: Patch, dir: string, context: Context, objects: RenderedObject[]): RenderedObject[] {
+function applyPatch(
+  patch: Patch,
+  dir: string,
+  context: Context,
+  objects: RenderedObject[],
+): RenderedObject[] {
   const file = patch.path ? normalize(join(dir, patch.path)) : `${dir}/kustomization.yaml#patch`;
   const text = patch.patch ?? readKustomizeFile(file, context.files);
   const documents = parseYamlDocuments(text, file);
@@ -345,14 +363,24 @@ function applyPatch(patch: Patch, dir: string, context: Context, objects: Render
   let result = objects;
   for (const { data } of documents) {
     const document = data as KubeObject & { $patch?: string };
-    if (document.$patch !== 'delete' || Object.keys(document).some((k) => !['$patch', 'apiVersion', 'kind', 'metadata'].includes(k)))
-      throw new Error(`${file}: only strategic-merge patches of the form \`$patch: delete\` are supported here`);
+    if (
+      document.$patch !== 'delete' ||
+      Object.keys(document).some((k) => !['$patch', 'apiVersion', 'kind', 'metadata'].includes(k))
+    )
+      throw new Error(
+        `${file}: only strategic-merge patches of the form \`$patch: delete\` are supported here`,
+      );
     const before = result.length;
     result = result.filter(
       (o) =>
-        !(o.object.kind === document.kind && o.object.apiVersion === document.apiVersion && o.object.metadata.name === document.metadata.name),
+        !(
+          o.object.kind === document.kind &&
+          o.object.apiVersion === document.apiVersion &&
+          o.object.metadata.name === document.metadata.name
+        ),
     );
-    if (result.length === before) throw new Error(`${file}: nothing to delete: ${document.kind} ${document.metadata.name}`);
+    if (result.length === before)
+      throw new Error(`${file}: nothing to delete: ${document.kind} ${document.metadata.name}`);
   }
   return result;
 }
@@ -368,7 +396,10 @@ export interface JsonPatchOp {
 export function applyJsonPatch<T>(document: T, operations: readonly JsonPatchOp[], where = 'patch'): T {
   const copy = structuredClone(document) as unknown;
   for (const operation of operations) {
-    const keys = operation.path.split('/').slice(1).map((k) => k.replaceAll('~1', '/').replaceAll('~0', '~'));
+    const keys = operation.path
+      .split('/')
+      .slice(1)
+      .map((k) => k.replaceAll('~1', '/').replaceAll('~0', '~'));
     const last = keys.pop();
     if (last === undefined) throw new Error(`${where}: ${operation.op} of the whole document`);
     let parent = copy as Record<string, unknown> | unknown[];
@@ -406,17 +437,24 @@ function withNamespace(rendered: RenderedObject, namespace: string): RenderedObj
   return { ...rendered, object };
 }
 
-function withImages(rendered: RenderedObject, images: NonNullable<KustomizationFile['images']>): RenderedObject {
+function withImages(
+  rendered: RenderedObject,
+  images: NonNullable<KustomizationFile['images']>,
+): RenderedObject {
   if (images.length === 0) return rendered;
   const object = structuredClone(rendered.object);
   const pod = podSpecOf(object);
-  for (const container of [...((pod?.containers as Record<string, string>[] | undefined) ?? []), ...((pod?.initContainers as Record<string, string>[] | undefined) ?? [])]) {
+  for (const container of [
+    ...((pod?.containers as Record<string, string>[] | undefined) ?? []),
+    ...((pod?.initContainers as Record<string, string>[] | undefined) ?? []),
+  ]) {
     const image = container.image ?? '';
     const colon = image.lastIndexOf(':') > image.lastIndexOf('/') ? image.lastIndexOf(':') : -1;
     const name = colon < 0 ? image : image.slice(0, colon);
     const tag = colon < 0 ? undefined : image.slice(colon + 1);
     const entry = images.find((i) => i.name === name);
-    if (entry) container.image = `${entry.newName ?? name}${entry.newTag ?? tag ? `:${entry.newTag ?? tag}` : ''}`;
+    if (entry)
+      container.image = `${entry.newName ?? name}${(entry.newTag ?? tag) ? `:${entry.newTag ?? tag}` : ''}`;
   }
   return { ...rendered, object };
 }
@@ -424,7 +462,9 @@ function withImages(rendered: RenderedObject, images: NonNullable<KustomizationF
 /** The pod spec of a workload object, or undefined for other kinds. */
 function podSpecOf(object: KubeObject): Record<string, unknown> | undefined {
   const spec = object.spec as { template?: { spec?: Record<string, unknown> } } | undefined;
-  return ['Deployment', 'StatefulSet', 'DaemonSet', 'Job'].includes(object.kind) ? spec?.template?.spec : undefined;
+  return ['Deployment', 'StatefulSet', 'DaemonSet', 'Job'].includes(object.kind)
+    ? spec?.template?.spec
+    : undefined;
 }
 
 interface ReferenceSpec {
@@ -436,16 +476,27 @@ interface ReferenceSpec {
 
 function podSpecPaths(paths: readonly string[]): ReferenceSpec[] {
   return ['Deployment', 'StatefulSet', 'DaemonSet', 'Job'].flatMap((kind) =>
-    paths.map((p) => ({ kind, group: kind === 'Job' ? 'batch' : 'apps', path: ['spec', 'template', 'spec', ...p.split('/')] })),
+    paths.map((p) => ({
+      kind,
+      group: kind === 'Job' ? 'batch' : 'apps',
+      path: ['spec', 'template', 'spec', ...p.split('/')],
+    })),
   );
 }
 
-function extraReferences(file: string, context: Context): { kind: 'ConfigMap' | 'Secret'; specs: ReferenceSpec[] }[] {
+function extraReferences(
+  file: string,
+  context: Context,
+): { kind: 'ConfigMap' | 'Secret'; specs: ReferenceSpec[] }[] {
   const [document] = parseYamlDocuments(readKustomizeFile(file, context.files), file);
   const parsed = nameReferenceSchema.parse(document?.data);
   return parsed.nameReference.map((r) => ({
     kind: r.kind,
-    specs: r.fieldSpecs.map((f) => ({ kind: f.kind, ...(f.group === undefined ? {} : { group: f.group }), path: f.path.split('/') })),
+    specs: r.fieldSpecs.map((f) => ({
+      kind: f.kind,
+      ...(f.group === undefined ? {} : { group: f.group }),
+      path: f.path.split('/'),
+    })),
   }));
 }
 
@@ -483,7 +534,11 @@ function fixNameReferences(
   });
 }
 
-function visit(node: unknown, path: readonly string[], at: (holder: Record<string, unknown>, key: string) => void): void {
+function visit(
+  node: unknown,
+  path: readonly string[],
+  at: (holder: Record<string, unknown>, key: string) => void,
+): void {
   if (Array.isArray(node)) {
     for (const item of node) visit(item, path, at);
     return;

@@ -26,9 +26,13 @@ export interface Endpoint {
 }
 
 /** Whether a label selector selects `labels` (an empty selector selects everything). */
-export function selectorMatches(selector: ILabelSelector | undefined, labels: Readonly<Record<string, string>>): boolean {
+export function selectorMatches(
+  selector: ILabelSelector | undefined,
+  labels: Readonly<Record<string, string>>,
+): boolean {
   if (!selector) return true;
-  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) if (labels[key] !== value) return false;
+  for (const [key, value] of Object.entries(selector.matchLabels ?? {}))
+    if (labels[key] !== value) return false;
   for (const expression of selector.matchExpressions ?? []) {
     const value = labels[expression.key];
     const values = expression.values ?? [];
@@ -58,7 +62,10 @@ function inCidr(address: string, cidr: string): boolean {
 function peerMatches(peer: INetworkPolicyPeer, policyNamespace: string, other: Endpoint): boolean {
   if (peer.ipBlock) {
     if (other.ip === undefined) return false;
-    return inCidr(other.ip, peer.ipBlock.cidr) && !(peer.ipBlock.except ?? []).some((c) => inCidr(other.ip ?? '', c));
+    return (
+      inCidr(other.ip, peer.ipBlock.cidr) &&
+      !(peer.ipBlock.except ?? []).some((c) => inCidr(other.ip ?? '', c))
+    );
   }
   if (other.namespace === undefined) return false;
   const namespaceOk = peer.namespaceSelector
@@ -67,10 +74,15 @@ function peerMatches(peer: INetworkPolicyPeer, policyNamespace: string, other: E
   return namespaceOk && selectorMatches(peer.podSelector, other.labels ?? {});
 }
 
-function portMatches(ports: readonly INetworkPolicyPort[] | undefined, port: number, protocol: string): boolean {
+function portMatches(
+  ports: readonly INetworkPolicyPort[] | undefined,
+  port: number,
+  protocol: string,
+): boolean {
   if (!ports || ports.length === 0) return true;
   return ports.some((p) => {
-    if (typeof p.port === 'string') throw new Error(`named port ${p.port}: use numbers, which these checks compare`);
+    if (typeof p.port === 'string')
+      throw new Error(`named port ${p.port}: use numbers, which these checks compare`);
     const lowest = p.port;
     return (
       (p.protocol ?? 'TCP') === protocol &&
@@ -79,7 +91,11 @@ function portMatches(ports: readonly INetworkPolicyPort[] | undefined, port: num
   });
 }
 
-function governing(policies: readonly INetworkPolicy[], pod: Endpoint, direction: 'Ingress' | 'Egress'): INetworkPolicy[] {
+function governing(
+  policies: readonly INetworkPolicy[],
+  pod: Endpoint,
+  direction: 'Ingress' | 'Egress',
+): INetworkPolicy[] {
   if (pod.namespace === undefined) return [];
   return policies.filter((policy) => {
     if ((policy.metadata?.namespace ?? pod.namespace) !== pod.namespace) return false;
@@ -103,7 +119,9 @@ export function connectionAllowed(
     egress.some((policy) =>
       (policy.spec?.egress ?? []).some(
         (rule) =>
-          (rule.to === undefined || rule.to.length === 0 || rule.to.some((peer) => peerMatches(peer, from.namespace ?? '', to))) &&
+          (rule.to === undefined ||
+            rule.to.length === 0 ||
+            rule.to.some((peer) => peerMatches(peer, from.namespace ?? '', to))) &&
           portMatches(rule.ports, port, protocol),
       ),
     );
@@ -113,7 +131,9 @@ export function connectionAllowed(
     ingress.some((policy) =>
       (policy.spec?.ingress ?? []).some(
         (rule) =>
-          (rule.from === undefined || rule.from.length === 0 || rule.from.some((peer) => peerMatches(peer, to.namespace ?? '', from))) &&
+          (rule.from === undefined ||
+            rule.from.length === 0 ||
+            rule.from.some((peer) => peerMatches(peer, to.namespace ?? '', from))) &&
           portMatches(rule.ports, port, protocol),
       ),
     );

@@ -32,7 +32,11 @@ export function workerShutdownBudgetMs(drainTimeoutMs: number): number {
 }
 
 /** The longest an API pod may need after deletion: preStop, then SIGTERM's delay and timeout. */
-export function apiShutdownBudgetMs(preStopSeconds: number, shutdownDelayMs: number, shutdownTimeoutMs: number): number {
+export function apiShutdownBudgetMs(
+  preStopSeconds: number,
+  shutdownDelayMs: number,
+  shutdownTimeoutMs: number,
+): number {
   return preStopSeconds * 1000 + shutdownDelayMs + shutdownTimeoutMs + API_GRACE_MARGIN_MS;
 }
 
@@ -185,9 +189,13 @@ export function flagValue(args: readonly string[], flag: string): string | undef
  * `maxmemory` of 60-70 % of the container's memory limit (an AOF rewrite forks Redis; the child's
  * copy-on-write pages count against the same limit).
  */
-export function redisServerViolations(args: readonly string[], memoryLimitBytes: number | undefined): string[] {
+export function redisServerViolations(
+  args: readonly string[],
+  memoryLimitBytes: number | undefined,
+): string[] {
   const violations: string[] = [];
-  if (flagValue(args, '--appendonly') !== 'yes') violations.push('redis-server runs without --appendonly yes');
+  if (flagValue(args, '--appendonly') !== 'yes')
+    violations.push('redis-server runs without --appendonly yes');
   if (flagValue(args, '--maxmemory-policy') !== 'noeviction') {
     violations.push('redis-server runs without --maxmemory-policy noeviction');
   }
@@ -223,7 +231,9 @@ export function redisImageViolations(image: string): string[] {
     return patch >= fixed ? [] : [`${image} predates ${line}.${fixed} (CVE-2025-49844, CVE-2025-21605)`];
   }
   // A later line than the newest fixed one carries the fixes; an older or in-between one does not.
-  return major > 8 || (major === 8 && minor > 2) ? [] : [`${image} is on a Redis line without the CVE-2025-49844 fix pinned here`];
+  return major > 8 || (major === 8 && minor > 2)
+    ? []
+    : [`${image} is on a Redis line without the CVE-2025-49844 fix pinned here`];
 }
 
 /** Bytes in a Kubernetes quantity (`1Gi`, `768Mi`), a Redis size (`640mb`, `1gb`) or a Compose size (`1g`). */
