@@ -10,6 +10,27 @@ import { renderKustomization, type VirtualFiles } from './kustomize.js';
 import { readRepoFile, repoPath } from './repo.js';
 import { parseYamlDocuments } from './yaml-documents.js';
 
+const kubeObjectHeader = z.looseObject({
+  apiVersion: z.string().min(1),
+  kind: z.string().min(1),
+  metadata: z.looseObject({
+    name: z.string().min(1),
+    namespace: z.string().optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+    annotations: z.record(z.string(), z.string()).optional(),
+  }),
+});
+
+/** What every Kubernetes object has; the rest is checked by `validateKubernetesObjects`. */
+export type KubeObject = z.infer<typeof kubeObjectHeader>;
+
+/** One object of a manifest file or of a rendered kustomization. */
+export interface Manifest {
+  /** `deploy/k8s/base/file.yaml#index`, or the generator that made it. */
+  readonly source: string;
+  readonly object: KubeObject;
+}
+
 /** The kustomizations of deploy/k8s, repository-relative. */
 export const K8S = {
   /** The base: the whole stack, no autoscaler. */
@@ -68,9 +89,20 @@ export function renderVariant(variant: K8sVariant, files: VirtualFiles = {}): Ma
   return renderKustomization(dir, { files: { [`${dir}/kustomization.yaml`]: kustomization, ...all } });
 }
 
-/** The base with KEDA: every object the policies and consistency checks read, but the HPA's. */
-export function loadKustomization(files: VirtualFiles = {}): { namespace: string; manifests: Manifest[] } {
-  return { namespace: NAMESPACE, manifests: renderVariant('keda', files) };
+/**
+ * The base with KEDA: every object the policies and consistency checks read, but the HPA's.
+ * `kustomization.namespace` is kept for test/rollout, which reads it.
+ */
+export function loadKustomization(files: VirtualFiles = {}): {
+  namespace: string;
+  kustomization: { readonly namespace: string };
+  manifests: Manifest[];
+} {
+  return {
+    namespace: NAMESPACE,
+    kustomization: { namespace: NAMESPACE },
+    manifests: renderVariant('keda', files),
+  };
 }
 
 /** Every YAML file under a repository directory, recursively, sorted. */
@@ -79,15 +111,6 @@ export function yamlFilesUnder(relativeDir: string): string[] {
     .filter((entry) => entry.isFile() && /\.ya?ml$/.test(entry.name))
     .map((entry) => join(relative(repoPath(), entry.parentPath), entry.name))
     .sort();
-}
-
-/** Parses a manifest file into objects; throws when a document lacks apiVersion, kind or name. */
-export function loadManifestFile(relativePath: string): Manifest[] {
-  return parseYamlDocuments(readRepoFile(relativePath), relativePath).map(({ source, data }) => {
-    const parsed = kubeObjectHeader.safeParse(data);
-    if (!parsed.success) throw new Error(`${source} is not a Kubernetes object: ${parsed.error.message}`);
-    return { source, object: parsed.data };
-  });
 }
 
 /**

@@ -145,10 +145,6 @@ export function readKustomizeFile(path: string, files: VirtualFiles = {}): strin
   return readFileSync(absolute, 'utf8');
 }
 
-function exists(path: string, context: Context): boolean {
-  return context.files[normalize(path)] !== undefined || existsSync(repoPath(normalize(path)));
-}
-
 function isDirectory(path: string, context: Context): boolean {
   if (context.files[normalize(join(path, 'kustomization.yaml'))] !== undefined) return true;
   const absolute = repoPath(normalize(path));
@@ -187,7 +183,7 @@ export function referencedPaths(dir: string, files: VirtualFiles = {}): string[]
     const at = (p: string) => normalize(join(current, p));
     for (const p of [...(k.resources ?? []), ...(k.components ?? [])]) {
       found.add(at(p));
-      if (isDirectory(at(p), { files })) visit(at(p));
+      if (isDirectory(at(p), { files, references: [] })) visit(at(p));
     }
     for (const g of [...(k.configMapGenerator ?? []), ...(k.secretGenerator ?? [])]) {
       for (const p of [...(g.envs ?? []), ...(g.files ?? [])]) found.add(at(p.split('=').at(-1) ?? p));
