@@ -75,7 +75,10 @@ describe('rule 3: NetworkPolicies', () => {
 
   it("mutated: without the deny and the pods' own policies traffic is open; without the API policy the API reaches nothing", () => {
     const open = policies.filter(
-      (p) => !['sluice-default-deny', 'sluice-dns', 'sluice-worker', 'sluice-api'].includes(p.metadata?.name ?? ''),
+      (p) =>
+        !['sluice-default-deny', 'sluice-dns', 'sluice-worker', 'sluice-api'].includes(
+          p.metadata?.name ?? '',
+        ),
     );
     expect(connectionAllowed(open, workerPod, apiPod, api.config.PORT)).toBe(true);
     const noApi = policies.filter((p) => p.metadata?.name !== 'sluice-api');

@@ -5,24 +5,22 @@ import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IStatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
-import { z } from 'zod';
 import { renderKustomization, type VirtualFiles } from './kustomize.js';
-import { readRepoFile, repoPath } from './repo.js';
-import { parseYamlDocuments } from './yaml-documents.js';
-
-const kubeObjectHeader = z.looseObject({
-  apiVersion: z.string().min(1),
-  kind: z.string().min(1),
-  metadata: z.looseObject({
-    name: z.string().min(1),
-    namespace: z.string().optional(),
-    labels: z.record(z.string(), z.string()).optional(),
-    annotations: z.record(z.string(), z.string()).optional(),
-  }),
-});
+import { repoPath } from './repo.js';
 
 /** What every Kubernetes object has; the rest is checked by `validateKubernetesObjects`. */
-export type KubeObject = z.infer<typeof kubeObjectHeader>;
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    [key: string]: unknown;
+  };
+  [key: string]: unknown;
+}
 
 /** One object of a manifest file or of a rendered kustomization. */
 export interface Manifest {
