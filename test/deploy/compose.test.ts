@@ -7,18 +7,21 @@ import {
   interpolate,
   interpolatedVariables,
   loadCompose,
+  operatorDotenv,
   parseDotenv,
   serviceEnv,
   type ComposeService,
 } from './support/compose.js';
 import {
-  ABORT_GRACE_MS,
-  API_DRAIN_MARGIN_MS,
-  WORKER_EXIT_MARGIN_MS,
+  apiShutdownBudgetMs,
+  byteSize,
   imageViolations,
+  redisImageViolations,
   redisServerViolations,
+  workerShutdownBudgetMs,
 } from './support/policies.js';
-import { readRepoFile } from './support/repo.js';
+import { existsSync } from 'node:fs';
+import { readRepoFile, repoPath } from './support/repo.js';
 import { PROBE_PATHS } from './support/sluice.js';
 
 const { text, data, compose } = loadCompose();
@@ -32,8 +35,10 @@ function service(name: string): ComposeService {
 
 const api = service('api');
 const worker = service('worker');
-const apiConfig = parseEnv(apiEnvSchema, serviceEnv(api));
-const workerConfig = parseEnv(workerEnvSchema, serviceEnv(worker));
+const example = parseDotenv(readRepoFile('.env.example'));
+const dotenv = operatorDotenv(example);
+const apiConfig = parseEnv(apiEnvSchema, serviceEnv(api, dotenv));
+const workerConfig = parseEnv(workerEnvSchema, serviceEnv(worker, dotenv));
 
 /** Problems as `path: message` lines, which read well in a failed assertion. */
 function described(problems: readonly { path: string; message: string }[]): string[] {
@@ -105,8 +110,37 @@ describe('compose services', () => {
     for (const name of ['redis', 'chroma']) expect(service(name).healthcheck?.test, name).toBeTruthy();
   });
 
-  it('runs Redis with AOF and noeviction', () => {
-    expect(redisServerViolations(service('redis').command ?? [])).toEqual([]);
+  it('rule 2: runs a patched Redis with AOF, noeviction, a password from .env and maxmemory at 60-70 % of its limit', () => {
+    const redis = service('redis');
+    const args = (redis.command ?? []).map((a) => interpolate(a, dotenv));
+    const limit = redis.mem_limit === undefined ? undefined : byteSize(redis.mem_limit);
+    expect(redisServerViolations(args, limit)).toEqual([]);
+    expect(redisImageViolations(redis.image)).toEqual([]);
+    expect(args[args.indexOf('--requirepass') + 1]).toBe(dotenv.REDIS_PASSWORD);
+    // Mutated: no memory limit, or no password.
+    expect(redisServerViolations(args, undefined)).toEqual(['Redis has no memory limit']);
+    expect(() => (redis.command ?? []).map((a) => interpolate(a, {}))).toThrow(/REDIS_PASSWORD/);
+  });
+
+  it('rule 9: reads .env as an optional env_file and builds our images, never pulls them', () => {
+    for (const s of [api, worker]) {
+      expect(s.env_file).toEqual([{ path: '.env', required: false }]);
+      expect(s.pull_policy).toBe('build');
+    }
+    // Every variable of .env reaches the containers, not only the ones named in `environment`.
+    expect(serviceEnv(worker, { ...dotenv, PARSE_MAX_MEMORY_MB: '512' }).PARSE_MAX_MEMORY_MB).toBe('512');
+  });
+
+  it('rule 9: names no file that is not in the repository, but the optional .env', () => {
+    const paths = [
+      ...[api, worker].map((s) => s.build?.dockerfile ?? ''),
+      ...[api, worker].map((s) => s.build?.context ?? ''),
+      ...[api, worker].flatMap((s) =>
+        (s.env_file ?? []).filter((f) => f.required !== false).map((f) => f.path),
+      ),
+    ];
+    expect(paths.filter((p) => !existsSync(repoPath(p)))).toEqual([]);
+    expect(existsSync(repoPath('deploy/Dockerfiles'))).toBe(false);
   });
 
   it('runs two workers, and names no container of a scaled service', () => {
@@ -117,18 +151,26 @@ describe('compose services', () => {
     expect(scaled.filter(([, s]) => s.container_name !== undefined)).toEqual([]);
   });
 
-  it('gives the workers a stop grace period over DRAIN_TIMEOUT_MS + abort grace + margin', () => {
+  it('rule 4: gives the workers a stop grace period over DRAIN_TIMEOUT_MS + abort grace + SHUTDOWN_MARGIN_MS + margin', () => {
     const graceMs = durationSeconds(worker.stop_grace_period ?? '10s') * 1000;
-    expect(graceMs).toBeGreaterThan(workerConfig.DRAIN_TIMEOUT_MS + ABORT_GRACE_MS + WORKER_EXIT_MARGIN_MS);
-    // Raising DRAIN_TIMEOUT_MS in .env without the grace period would break this:
-    const raised = parseEnv(workerEnvSchema, serviceEnv(worker, { DRAIN_TIMEOUT_MS: '60000' }));
-    expect(graceMs).toBeLessThanOrEqual(raised.DRAIN_TIMEOUT_MS + ABORT_GRACE_MS + WORKER_EXIT_MARGIN_MS);
+    expect(graceMs).toBeGreaterThanOrEqual(workerShutdownBudgetMs(workerConfig.DRAIN_TIMEOUT_MS));
+    // Mutated: raising DRAIN_TIMEOUT_MS in .env without the grace period breaks it.
+    const raised = parseEnv(workerEnvSchema, serviceEnv(worker, { ...dotenv, DRAIN_TIMEOUT_MS: '60000' }));
+    expect(graceMs).toBeLessThan(workerShutdownBudgetMs(raised.DRAIN_TIMEOUT_MS));
   });
 
-  it("gives the API a stop grace period over SHUTDOWN_DELAY_MS + margin (Docker's default 10 s is not)", () => {
+  it("rule 4: gives the API a stop grace period over SHUTDOWN_DELAY_MS + SHUTDOWN_TIMEOUT_MS + margin (Docker's 10 s is not)", () => {
     const graceMs = durationSeconds(api.stop_grace_period ?? '10s') * 1000;
-    expect(graceMs).toBeGreaterThanOrEqual(apiConfig.SHUTDOWN_DELAY_MS + API_DRAIN_MARGIN_MS);
-    expect(durationSeconds('10s') * 1000).toBeLessThan(apiConfig.SHUTDOWN_DELAY_MS + API_DRAIN_MARGIN_MS);
+    expect(graceMs).toBeGreaterThanOrEqual(
+      apiShutdownBudgetMs(0, apiConfig.SHUTDOWN_DELAY_MS, apiConfig.SHUTDOWN_TIMEOUT_MS),
+    );
+    expect(durationSeconds('10s') * 1000).toBeLessThan(
+      apiShutdownBudgetMs(0, apiConfig.SHUTDOWN_DELAY_MS, apiConfig.SHUTDOWN_TIMEOUT_MS),
+    );
+    const raised = parseEnv(apiEnvSchema, serviceEnv(api, { ...dotenv, SHUTDOWN_TIMEOUT_MS: '30000' }));
+    expect(graceMs).toBeLessThan(
+      apiShutdownBudgetMs(0, raised.SHUTDOWN_DELAY_MS, raised.SHUTDOWN_TIMEOUT_MS),
+    );
   });
 
   it('hardens our containers: read-only root, writable /tmp, no capabilities, no privilege escalation', () => {
@@ -155,29 +197,31 @@ describe('compose environment', () => {
   const apiKeys = Object.keys(apiEnvSchema.shape);
   const workerKeys = Object.keys(workerEnvSchema.shape);
 
-  it('sets only variables the services read', () => {
-    expect(Object.keys(serviceEnv(api)).filter((k) => !apiKeys.includes(k))).toEqual([]);
-    expect(Object.keys(serviceEnv(worker)).filter((k) => !workerKeys.includes(k))).toEqual([]);
+  it("sets in `environment` only variables the services read (.env is shared: each ignores the other's)", () => {
+    const own = (s: ComposeService) => Object.keys(serviceEnv({ ...s, env_file: [] }, dotenv));
+    expect(own(api).filter((k) => !apiKeys.includes(k))).toEqual([]);
+    expect(own(worker).filter((k) => !workerKeys.includes(k))).toEqual([]);
   });
 
   it('would catch a misspelt variable', () => {
     const misspelt = { ...worker, environment: { ...worker.environment, DRAIN_TIMEOUT: '1000' } };
-    expect(Object.keys(serviceEnv(misspelt)).filter((k) => !workerKeys.includes(k))).toEqual([
-      'DRAIN_TIMEOUT',
-    ]);
+    expect(
+      Object.keys(serviceEnv({ ...misspelt, env_file: [] }, dotenv)).filter((k) => !workerKeys.includes(k)),
+    ).toEqual(['DRAIN_TIMEOUT']);
   });
 
   it('documents every interpolated variable in .env.example, and only variables the services read', () => {
-    const example = parseDotenv(readRepoFile('.env.example'));
     expect(interpolatedVariables(text).filter((name) => !(name in example))).toEqual([]);
     expect(Object.keys(example).filter((k) => !apiKeys.includes(k) && !workerKeys.includes(k))).toEqual([]);
   });
 
-  it('starts with the values of .env.example as well as with no .env at all', () => {
-    const example = parseDotenv(readRepoFile('.env.example'));
-    expect(() => parseEnv(apiEnvSchema, serviceEnv(api, example))).not.toThrow();
-    expect(() => parseEnv(workerEnvSchema, serviceEnv(worker, example))).not.toThrow();
-    expect(apiConfig.AUTH_JWT_SECRET?.length ?? 0).toBeGreaterThanOrEqual(32);
+  it('rule 1: refuses to start without .env, or with .env.example as it is; starts once the secrets are set', () => {
+    expect(() => serviceEnv(api)).toThrow(/AUTH_JWT_SECRET/);
+    expect(() => serviceEnv(api, example)).toThrow(/AUTH_JWT_SECRET/);
+    expect(() => serviceEnv(service('redis'), example)).toThrow(/REDIS_PASSWORD/);
+    expect(() => parseEnv(apiEnvSchema, serviceEnv(api, dotenv))).not.toThrow();
+    expect(() => parseEnv(workerEnvSchema, serviceEnv(worker, dotenv))).not.toThrow();
+    expect(apiConfig.REDIS_PASSWORD).toBe(dotenv.REDIS_PASSWORD);
   });
 
   it('interpolates as Compose does', () => {

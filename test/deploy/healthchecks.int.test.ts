@@ -2,7 +2,15 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { apiEnvSchema, parseEnv, workerEnvSchema } from '@sluice/core';
 import { describe, expect, inject, it } from 'vitest';
-import { healthcheckCommand, loadCompose, serviceEnv, type ComposeService } from './support/compose.js';
+import {
+  healthcheckCommand,
+  loadCompose,
+  operatorDotenv,
+  parseDotenv,
+  serviceEnv,
+  type ComposeService,
+} from './support/compose.js';
+import { readRepoFile } from './support/repo.js';
 import { startHealthServer } from './support/health-server.js';
 
 /*
@@ -21,8 +29,9 @@ function service(name: string): ComposeService {
 
 const api = service('api');
 const worker = service('worker');
-const apiConfig = parseEnv(apiEnvSchema, serviceEnv(api));
-const workerConfig = parseEnv(workerEnvSchema, serviceEnv(worker));
+const dotenv = operatorDotenv(parseDotenv(readRepoFile('.env.example')));
+const apiConfig = parseEnv(apiEnvSchema, serviceEnv(api, dotenv));
+const workerConfig = parseEnv(workerEnvSchema, serviceEnv(worker, dotenv));
 
 /**
  * Runs a healthcheck the way Docker does and resolves with its exit code. Asynchronously: the
@@ -74,6 +83,7 @@ describe('compose healthchecks, run against real servers', () => {
     'the Redis healthcheck passes against a real Redis and fails when nothing listens',
     async () => {
       const redis = new URL(inject('redisUrl'));
+      // The test's Redis has no password; REDISCLI_AUTH (set in the redis service) is empty here.
       const command = healthcheckCommand(service('redis'));
       if (!('shell' in command)) throw new Error('expected a CMD-SHELL healthcheck');
       const at = (host: string, port: string) => ({

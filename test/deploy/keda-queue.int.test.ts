@@ -11,8 +11,8 @@ import { QUEUE_NAME, deployedWorker } from './support/sluice.js';
  * running jobs of the workers' queue.
  */
 
-const { kustomization, manifests } = loadKustomization();
-const worker = deployedWorker(manifests, kustomization.namespace);
+const { namespace, manifests } = loadKustomization();
+const worker = deployedWorker(manifests, namespace);
 const scaledObject = objectNamed<IScaledObject>(
   manifests,
   'keda.sh/v1alpha1',

@@ -9,8 +9,10 @@ import { loadCompose } from './support/compose.js';
 import { startHealthServer } from './support/health-server.js';
 import { containerEnv } from './support/kubernetes-env.js';
 import {
+  K8S,
   containerNamed,
   loadKustomization,
+  renderVariant,
   objectNamed,
   objectsOf,
   selects,
@@ -18,10 +20,10 @@ import {
   workloadsOf,
   type Manifest,
 } from './support/kubernetes.js';
+import { loadKustomizationFile } from './support/kustomize.js';
 import { PROBE_PATHS, QUEUE_NAME, SLUICE_PROCESSES, deployedApi, deployedWorker } from './support/sluice.js';
 
-const { kustomization, manifests } = loadKustomization();
-const namespace = kustomization.namespace;
+const { namespace, manifests } = loadKustomization();
 const api = deployedApi(manifests, namespace);
 const worker = deployedWorker(manifests, namespace);
 const services = objectsOf<IService>(manifests, 'v1', 'Service');
@@ -40,9 +42,12 @@ function httpProbe(probe: IProbe | undefined): {
   return { path: probe?.httpGet?.path, port: probe?.httpGet?.port };
 }
 
+/** Read by the AWS SDK's default chain itself, not by Sluice's schemas (STORAGE_URL's credentials). */
+const AWS_SDK_VARIABLES = ['AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'];
+
 /** Variables a container sets that its process's schema does not read. */
 function unknownVariables(env: Readonly<Record<string, string>>, known: readonly string[]): string[] {
-  return Object.keys(env).filter((name) => !known.includes(name));
+  return Object.keys(env).filter((name) => !known.includes(name) && !AWS_SDK_VARIABLES.includes(name));
 }
 
 /** Host and port of a `redis://` or `http://` URL. */
@@ -92,7 +97,27 @@ describe('environment', () => {
     expect(api.config.AUTH_DISABLED).toBe(false);
     expect(api.config.STORAGE_DIR).toBe(worker.config.STORAGE_DIR);
     expect(api.config.SLUICE_PREFIX).toBe(worker.config.SLUICE_PREFIX);
-    expect(worker.config.SLUICE_RELEASE).toBe(worker.workload.podLabels['app.kubernetes.io/version']);
+  });
+
+  it.each(['base', 'overlay'] as const)(
+    'the %s rendering sets only variables the processes (or the AWS SDK) read',
+    (variant) => {
+      const rendered = renderVariant(variant);
+      expect(unknownVariables(deployedApi(rendered, namespace).env, Object.keys(apiEnvSchema.shape))).toEqual(
+        [],
+      );
+      expect(
+        unknownVariables(deployedWorker(rendered, namespace).env, Object.keys(workerEnvSchema.shape)),
+      ).toEqual([]);
+    },
+  );
+
+  it('leaves SLUICE_RELEASE to the image, so that `kustomize edit set image` is the whole release', () => {
+    for (const deployed of [api, worker])
+      expect(deployed.env.SLUICE_RELEASE, deployed.workload.name).toBeUndefined();
+    const copy = structuredClone(worker.container);
+    copy.env = [...(copy.env ?? []), { name: 'SLUICE_RELEASE', value: '0.1.0' }];
+    expect(copy.env.some((e) => e.name === 'SLUICE_RELEASE')).toBe(true);
   });
 });
 
@@ -101,24 +126,33 @@ describe('ports and probe paths', () => {
     ['api', api.container, api.config.PORT],
     ['worker', worker.container, worker.config.HEALTH_PORT],
   ])(
-    'the %s probes hit the port it listens on, at its readiness and liveness paths',
+    'the %s probes hit its public (probe) port, at its readiness and liveness paths',
     (_name, container, port) => {
-      expect(container.ports?.map((p) => p.containerPort)).toEqual([port]);
-      const readiness = httpProbe(container.readinessProbe);
-      const liveness = httpProbe(container.livenessProbe);
-      const startup = httpProbe(container.startupProbe);
-      expect([readiness.path, liveness.path, startup.path]).toEqual([
-        PROBE_PATHS.readiness,
-        PROBE_PATHS.liveness,
-        PROBE_PATHS.liveness,
-      ]);
-      for (const probe of [readiness, liveness, startup])
-        expect(containerPort(container, probe.port)).toBe(port);
+      expect(probePortViolations(container, port)).toEqual([]);
     },
   );
 
+  it("rule 5: serves the API's /metrics on METRICS_PORT, apart from the public port and Service", () => {
+    expect(metricsPortViolations(manifests)).toEqual([]);
+    expect(api.config.METRICS_PORT).not.toBe(api.config.PORT);
+  });
+
+  it('rule 5, mutated: fails when the public Service exposes the metrics port or a probe moves to it', () => {
+    const copy = structuredClone<Manifest[]>([...manifests]);
+    const publicService = objectNamed<IService>(copy, 'v1', 'Service', 'sluice-api');
+    publicService.spec?.ports?.push({
+      name: 'metrics',
+      port: api.config.METRICS_PORT,
+      targetPort: 'metrics',
+    });
+    expect(metricsPortViolations(copy)).toEqual(['the public Service sluice-api exposes the metrics port']);
+    const container = structuredClone(api.container);
+    if (container.readinessProbe?.httpGet) container.readinessProbe.httpGet.port = 'metrics';
+    expect(probePortViolations(container, api.config.PORT)).not.toEqual([]);
+  });
+
   it.each([
-    ['api', api.workload.object.spec?.template.metadata?.annotations, api.config.PORT],
+    ['api', api.workload.object.spec?.template.metadata?.annotations, api.config.METRICS_PORT],
     ['worker', worker.workload.object.spec?.template.metadata?.annotations, worker.config.HEALTH_PORT],
   ])('the %s scrape annotations name its metrics port and path', (_name, annotations, port) => {
     expect(annotations?.['prometheus.io/port']).toBe(String(port));
@@ -183,16 +217,21 @@ describe('KEDA reads the queue the workers consume', () => {
   const redisTriggers = scaledObject.spec.triggers.filter((t) => t.type === 'redis');
   const prefix = worker.config.SLUICE_PREFIX;
 
-  it('counts waiting and active jobs of the prefix and queue the workers use', () => {
-    expect(redisTriggers.map((t) => t.metadata.listName).sort()).toEqual([
-      `${prefix}:${QUEUE_NAME}:active`,
-      `${prefix}:${QUEUE_NAME}:wait`,
-    ]);
+  it('counts the waiting, prioritized and active jobs of the prefix and queue the workers use, and the meta hash', () => {
+    expect(Object.fromEntries(redisTriggers.map((t) => [t.name, t.metadata.listName]))).toEqual({
+      waiting: `${prefix}:${QUEUE_NAME}:wait`,
+      prioritized: `${prefix}:${QUEUE_NAME}:prioritized`,
+      active: `${prefix}:${QUEUE_NAME}:active`,
+      meta: `${prefix}:${QUEUE_NAME}:meta`,
+    });
   });
 
-  it('asks for one worker per WORKER_CONCURRENCY jobs', () => {
-    for (const trigger of redisTriggers)
-      expect(Number(trigger.metadata.listLength)).toBe(worker.config.WORKER_CONCURRENCY);
+  it('asks for one worker per WORKER_CONCURRENCY jobs, summed by the formula', () => {
+    const modifiers = scaledObject.spec.advanced?.scalingModifiers;
+    expect(Number(modifiers?.target)).toBe(worker.config.WORKER_CONCURRENCY);
+    expect(modifiers?.metricType ?? 'AverageValue').toBe('AverageValue');
+    for (const name of ['waiting', 'prioritized', 'active', 'meta'])
+      expect(modifiers?.formula).toContain(name);
   });
 
   it("connects to the workers' Redis by its cluster-wide name (KEDA runs in another namespace)", () => {
@@ -201,29 +240,86 @@ describe('KEDA reads the queue the workers consume', () => {
       expect(trigger.metadata.address).toBe(`${host}.${namespace}.svc.cluster.local:${port}`);
     }
   });
+
+  it('reads the external Redis in the overlay, over TLS when REDIS_URL is rediss://', () => {
+    const overlay = renderVariant('overlay');
+    const url = deployedWorker(overlay, namespace).config.REDIS_URL;
+    const { host, port } = hostAndPort(url);
+    const triggers = objectNamed<IScaledObject>(overlay, 'keda.sh/v1alpha1', 'ScaledObject', 'sluice-worker')
+      .spec.triggers;
+    for (const trigger of triggers) {
+      expect(trigger.metadata.address).toBe(`${host}:${port}`);
+      expect(trigger.metadata.enableTLS === 'true').toBe(url.startsWith('rediss://'));
+    }
+  });
 });
 
 describe('the same images and versions everywhere', () => {
   const { compose } = loadCompose();
+  const base = loadKustomizationFile(K8S.base);
   const images = workloadsOf(manifests).flatMap((w) => w.pod.containers.map((c) => c.image ?? ''));
 
-  it('runs in Kubernetes the images Compose builds and pulls', () => {
-    const composeImages = Object.values(compose.services).map((s) => s.image);
-    expect([...images].sort()).toEqual([...composeImages].sort());
+  it('runs in Kubernetes the third-party images Compose pulls', () => {
+    const thirdParty = (list: readonly string[]) => list.filter((i) => !/sluice-(api|worker)/.test(i)).sort();
+    expect(thirdParty(images)).toEqual(thirdParty(Object.values(compose.services).map((s) => s.image)));
   });
 
-  it('tags our images in the kustomization as in the manifests', () => {
+  it('tags our images with one release: kustomization, Compose tag and Compose build arg', () => {
     for (const { image } of Object.values(SLUICE_PROCESSES)) {
-      const inManifest = images.find((i) => i.startsWith(`${image}:`));
-      const entry = kustomization.images?.find((i) => i.name === image);
-      expect(inManifest).toBe(`${image}:${entry?.newTag}`);
+      const entry = base.images?.find((i) => i.name === image);
+      expect(entry?.newName).toBe(`ghcr.io/sluice-org/${image}`);
+      expect(images).toContain(`${entry?.newName}:${entry?.newTag}`);
+      const service = Object.values(compose.services).find((s) => s.image.startsWith(`${image}:`));
+      expect(service?.image).toBe(`${image}:${entry?.newTag}`);
+      expect(service?.build?.args?.SLUICE_RELEASE).toBe(entry?.newTag);
     }
   });
 
-  it('labels each workload with the version of its image', () => {
-    for (const workload of workloadsOf(manifests)) {
+  it('labels each third-party workload with the version of its image', () => {
+    for (const workload of workloadsOf(manifests).filter(
+      (w) => !w.name.startsWith('sluice-api') && !w.name.startsWith('sluice-worker'),
+    )) {
       const tag = (workload.pod.containers[0]?.image ?? '').split(':').at(-1);
       expect(workload.podLabels['app.kubernetes.io/version'], workload.name).toBe(tag);
     }
   });
 });
+
+function probePortViolations(container: IContainer, port: number): string[] {
+  const violations: string[] = [];
+  const probes = [
+    ['readiness', container.readinessProbe, PROBE_PATHS.readiness],
+    ['liveness', container.livenessProbe, PROBE_PATHS.liveness],
+    ['startup', container.startupProbe, PROBE_PATHS.liveness],
+  ] as const;
+  for (const [kind, probe, path] of probes) {
+    const { path: actual, port: probePort } = httpProbe(probe);
+    if (actual !== path) violations.push(`${kind} probe on ${actual}, not ${path}`);
+    if (containerPort(container, probePort) !== port) violations.push(`${kind} probe not on port ${port}`);
+  }
+  return violations;
+}
+
+/** Rule 5: the API's metrics port is a container port of its own, behind its own Service only. */
+function metricsPortViolations(objects: readonly Manifest[]): string[] {
+  const deployed = deployedApi(objects, namespace);
+  const violations: string[] = [];
+  const metricsPort = deployed.config.METRICS_PORT;
+  if (containerPort(deployed.container, 'metrics') !== metricsPort)
+    violations.push(`no container port "metrics" = METRICS_PORT ${metricsPort}`);
+  const apiServices = objectsOf<IService>(objects, 'v1', 'Service').filter((s) =>
+    selects(s.spec?.selector, deployed.workload.podLabels),
+  );
+  for (const service of apiServices) {
+    const targets = (service.spec?.ports ?? []).map((p) =>
+      containerPort(deployed.container, p.targetPort ?? p.port),
+    );
+    if (service.metadata?.name === 'sluice-api' && targets.includes(metricsPort))
+      violations.push('the public Service sluice-api exposes the metrics port');
+    if (service.metadata?.name === 'sluice-api-metrics' && targets.join() !== String(metricsPort))
+      violations.push('sluice-api-metrics does not target METRICS_PORT');
+  }
+  if (!apiServices.some((s) => s.metadata?.name === 'sluice-api-metrics'))
+    violations.push('no Service sluice-api-metrics');
+  return violations;
+}

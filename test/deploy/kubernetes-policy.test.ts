@@ -6,35 +6,47 @@ import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisrup
 import type { INamespace } from 'kubernetes-models/v1/Namespace';
 import type { IPersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
 import { describe, expect, it } from 'vitest';
+import type { ITriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1/TriggerAuthentication';
+import { API_DEFAULTS, RUNTIME_DEFAULTS } from '@sluice/core';
+import { SHUTDOWN_MARGIN_MS } from '@sluice/core/process';
+import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import type { IContainer } from 'kubernetes-models/v1/Container';
 import {
   containerNamed,
-  loadAlternatives,
   loadKustomization,
   objectNamed,
   objectsOf,
+  renderVariant,
   selects,
   workloadNamed,
   workloadsOf,
+  type Manifest,
 } from './support/kubernetes.js';
+import { loadKustomizationFile } from './support/kustomize.js';
 import {
   DEFAULT_GRACE_SECONDS,
   apiGraceViolations,
+  apiShutdownBudgetMs,
+  byteSize,
   containerViolations,
+  flagValue,
   imageViolations,
   labelViolations,
   preStopSleepSeconds,
+  redisImageViolations,
   redisServerViolations,
   rolloutViolations,
   scaleDownViolations,
   workerGraceViolations,
+  workerShutdownBudgetMs,
 } from './support/policies.js';
 import { deployedApi, deployedWorker } from './support/sluice.js';
 
-const { kustomization, manifests } = loadKustomization();
-const alternatives = loadAlternatives();
+const { namespace, manifests } = loadKustomization();
+const alternatives = renderVariant('hpa').filter((m) => m.object.kind === 'HorizontalPodAutoscaler');
 const workloads = workloadsOf(manifests);
-const api = deployedApi(manifests, kustomization.namespace);
-const worker = deployedWorker(manifests, kustomization.namespace);
+const api = deployedApi(manifests, namespace);
+const worker = deployedWorker(manifests, namespace);
 
 describe('every container', () => {
   const containers = workloads.flatMap((w) =>
@@ -97,7 +109,9 @@ describe('every container', () => {
   });
 
   it('keeps the kustomization image tags pinned too', () => {
-    for (const image of kustomization.images ?? []) {
+    const images = loadKustomizationFile('deploy/k8s/base').images ?? [];
+    expect(images.length).toBeGreaterThan(0);
+    for (const image of images) {
       expect(imageViolations(`${image.newName ?? image.name}:${image.newTag ?? ''}`)).toEqual([]);
     }
   });
@@ -118,38 +132,64 @@ describe('rollouts', () => {
     ]);
   });
 
-  it('gives the worker more grace than DRAIN_TIMEOUT_MS + abort grace + margin, DRAIN_TIMEOUT_MS as deployed', () => {
-    expect(worker.config.DRAIN_TIMEOUT_MS).toBe(Number(worker.env.DRAIN_TIMEOUT_MS ?? 20_000));
+  it('rule 4: gives the worker grace for DRAIN_TIMEOUT_MS + abort grace + SHUTDOWN_MARGIN_MS + margin, as deployed', () => {
+    expect(worker.config.DRAIN_TIMEOUT_MS).toBe(
+      Number(worker.env.DRAIN_TIMEOUT_MS ?? RUNTIME_DEFAULTS.drainTimeoutMs),
+    );
+    const grace = worker.workload.pod.terminationGracePeriodSeconds;
+    expect(workerGraceViolations(grace, worker.config.DRAIN_TIMEOUT_MS)).toEqual([]);
+    // The sum, from @sluice/core's own constants: 20 s + 5 s + 2 s + 5 s with the defaults.
+    expect(workerShutdownBudgetMs(RUNTIME_DEFAULTS.drainTimeoutMs)).toBe(
+      RUNTIME_DEFAULTS.drainTimeoutMs + RUNTIME_DEFAULTS.abortGraceMs + SHUTDOWN_MARGIN_MS + 5_000,
+    );
+  });
+
+  it('rule 4, mutated: fails when DRAIN_TIMEOUT_MS grows in the manifest without the grace period', () => {
+    const copy = structuredClone<Manifest[]>([...manifests]);
+    const container = containerNamed(workloadNamed(copy, 'sluice-worker').pod, 'worker');
+    setEnv(container, 'DRAIN_TIMEOUT_MS', '40000');
+    const raised = deployedWorker(copy, namespace);
     expect(
       workerGraceViolations(
-        worker.workload.pod.terminationGracePeriodSeconds,
-        worker.config.DRAIN_TIMEOUT_MS,
+        raised.workload.pod.terminationGracePeriodSeconds,
+        raised.config.DRAIN_TIMEOUT_MS,
       ),
-    ).toEqual([]);
+    ).not.toEqual([]);
+    // Kubernetes' default of 30 s is not enough for the defaults either.
+    expect(workerGraceViolations(undefined, RUNTIME_DEFAULTS.drainTimeoutMs)).not.toEqual([]);
   });
 
-  it('fails the worker policy when DRAIN_TIMEOUT_MS grows without the grace period', () => {
-    const grace = worker.workload.pod.terminationGracePeriodSeconds;
-    expect(workerGraceViolations(grace, worker.config.DRAIN_TIMEOUT_MS + 20_000)).not.toEqual([]);
-    // Kubernetes' default of 30 s is not enough for the defaults: 20 s + 5 s + 10 s.
-    expect(workerGraceViolations(undefined, 20_000)).not.toEqual([]);
-  });
-
-  it('gives the API grace for preStop + SHUTDOWN_DELAY_MS + margin, as deployed', () => {
+  it('rule 4: gives the API grace for preStop + SHUTDOWN_DELAY_MS + SHUTDOWN_TIMEOUT_MS + margin, as deployed', () => {
     const preStop = preStopSleepSeconds(api.container);
     expect(preStop).toBeGreaterThan(0);
+    expect(api.config.SHUTDOWN_TIMEOUT_MS).toBe(
+      Number(api.env.SHUTDOWN_TIMEOUT_MS ?? API_DEFAULTS.shutdownTimeoutMs),
+    );
+    expect(apiGraceViolations(api.workload.pod.terminationGracePeriodSeconds, preStop, api.config)).toEqual(
+      [],
+    );
+    expect(
+      apiShutdownBudgetMs(preStop, api.config.SHUTDOWN_DELAY_MS, api.config.SHUTDOWN_TIMEOUT_MS),
+    ).toBeLessThanOrEqual((api.workload.pod.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS) * 1000);
+  });
+
+  it('rule 4, mutated: fails when SHUTDOWN_TIMEOUT_MS or the preStop sleep grows without the grace period', () => {
+    const copy = structuredClone<Manifest[]>([...manifests]);
+    const container = containerNamed(workloadNamed(copy, 'sluice-api').pod, 'api');
+    setEnv(container, 'SHUTDOWN_TIMEOUT_MS', '25000');
+    const raised = deployedApi(copy, namespace);
     expect(
       apiGraceViolations(
-        api.workload.pod.terminationGracePeriodSeconds,
-        preStop,
-        api.config.SHUTDOWN_DELAY_MS,
+        raised.workload.pod.terminationGracePeriodSeconds,
+        preStopSleepSeconds(raised.container),
+        raised.config,
       ),
-    ).toEqual([]);
+    ).not.toEqual([]);
     expect(
       apiGraceViolations(
         api.workload.pod.terminationGracePeriodSeconds,
-        preStop + 20,
-        api.config.SHUTDOWN_DELAY_MS,
+        preStopSleepSeconds(api.container) + 10,
+        api.config,
       ),
     ).not.toEqual([]);
   });
@@ -199,11 +239,14 @@ describe('availability', () => {
     },
   );
 
-  it('keeps every pod template labelled with its selector and version', () => {
+  it('keeps every pod template labelled with its selector; versions only where the manifest pins the image', () => {
     for (const workload of workloads) {
       const selector = workload.object.spec?.selector.matchLabels;
       expect(selects(selector, workload.podLabels), workload.name).toBe(true);
-      expect(workload.podLabels['app.kubernetes.io/version'], workload.name).toBeTruthy();
+      // Our images get their tag from `kustomize edit set image`: a version label in the
+      // manifest would go stale. The image itself carries SLUICE_RELEASE.
+      const ours = ['sluice-api', 'sluice-worker'].includes(workload.name);
+      expect(workload.podLabels['app.kubernetes.io/version'] === undefined, workload.name).toBe(ours);
     }
   });
 
@@ -216,8 +259,8 @@ describe('availability', () => {
   });
 
   it('enforces the restricted Pod Security Standard on the namespace', () => {
-    const namespace = objectNamed<INamespace>(manifests, 'v1', 'Namespace', kustomization.namespace);
-    expect(namespace.metadata?.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
+    const object = objectNamed<INamespace>(manifests, 'v1', 'Namespace', namespace);
+    expect(object.metadata?.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
   });
 });
 
@@ -288,15 +331,83 @@ describe('state', () => {
   const redis = workloadNamed(manifests, 'sluice-redis');
   const chroma = workloadNamed(manifests, 'sluice-chroma');
 
-  it('runs Redis with AOF and noeviction, below its memory limit', () => {
-    const container = containerNamed(redis.pod, 'redis');
-    const args = [...(container.command ?? []), ...(container.args ?? [])];
-    expect(redisServerViolations(args)).toEqual([]);
-    const maxmemory = args[args.indexOf('--maxmemory') + 1] ?? '';
-    expect(bytes(maxmemory)).toBeLessThan(bytes(String(container.resources?.limits?.memory)));
-    expect(redisServerViolations(['redis-server', '--appendonly', 'no'])).toEqual([
-      'redis-server runs without --appendonly yes',
+  const redisContainer = containerNamed(redis.pod, 'redis');
+  const redisArgs = (container: IContainer) => [...(container.command ?? []), ...(container.args ?? [])];
+  const memoryLimit = (container: IContainer) => {
+    const limit = container.resources?.limits?.memory;
+    return limit === undefined ? undefined : byteSize(String(limit));
+  };
+
+  it('rule 2: runs Redis with AOF, noeviction, a password and maxmemory at 60-70 % of its memory limit', () => {
+    expect(redisServerViolations(redisArgs(redisContainer), memoryLimit(redisContainer))).toEqual([]);
+  });
+
+  it('rule 2, mutated: fails without a password, with eviction, or with maxmemory near the limit', () => {
+    const args = redisArgs(redisContainer);
+    const without = (flag: string) => args.filter((_, i) => args[i] !== flag && args[i - 1] !== flag);
+    expect(redisServerViolations(without('--requirepass'), memoryLimit(redisContainer))).toEqual([
+      'redis-server runs without --requirepass',
+    ]);
+    const evicting = args.map((a) => (a === 'noeviction' ? 'allkeys-lru' : a));
+    expect(redisServerViolations(evicting, memoryLimit(redisContainer))).toEqual([
       'redis-server runs without --maxmemory-policy noeviction',
+    ]);
+    const greedy = args.map((a, i) => (args[i - 1] === '--maxmemory' ? '960mb' : a));
+    expect(redisServerViolations(greedy, memoryLimit(redisContainer))).toEqual([
+      'maxmemory 960mb is 94 % of the memory limit (60-70 % leaves the AOF rewrite room)',
+    ]);
+  });
+
+  it('rule 2: takes the password from the Secret, never a literal in the manifest', () => {
+    const password = flagValue(redisArgs(redisContainer), '--requirepass') ?? '';
+    expect(passwordSourceViolations(redisContainer, password)).toEqual([]);
+    expect(passwordSourceViolations(redisContainer, 'hunter2-hunter2')).toEqual([
+      '--requirepass is a literal, not $(VARIABLE)',
+    ]);
+  });
+
+  it('rule 2: pins Redis to a release with the CVE-2025-49844 and CVE-2025-21605 fixes', () => {
+    expect(redisImageViolations(redisContainer.image ?? '')).toEqual([]);
+    for (const old of ['redis:7.4.2', 'redis:7.4.5', 'redis:8.2.1', 'redis:7.2.4', 'redis:8.0.2'])
+      expect(redisImageViolations(old), old).not.toEqual([]);
+    for (const fixed of ['redis:7.4.6', 'redis:7.4.7', 'redis:8.2.2', 'redis:8.4.0'])
+      expect(redisImageViolations(fixed), fixed).toEqual([]);
+  });
+
+  it('rule 2: REDIS_URL in the ConfigMap carries no password; the API and workers read REDIS_PASSWORD from the Secret', () => {
+    const configMaps = objectsOf<IConfigMap>(manifests, 'v1', 'ConfigMap');
+    expect(redisConfigViolations(configMaps, [api.container, worker.container])).toEqual([]);
+    expect(api.config.REDIS_PASSWORD).toBeTruthy();
+    expect(worker.config.REDIS_PASSWORD).toBe(api.config.REDIS_PASSWORD);
+  });
+
+  it('rule 2, mutated: fails with a password in REDIS_URL, REDIS_PASSWORD in the ConfigMap, or none on a container', () => {
+    const configMaps = structuredClone(objectsOf<IConfigMap>(manifests, 'v1', 'ConfigMap'));
+    const [config] = configMaps;
+    if (!config?.data) throw new Error('no ConfigMap');
+    config.data.REDIS_URL = 'redis://:secret@sluice-redis:6379';
+    config.data.REDIS_PASSWORD = 'secret';
+    const bare = structuredClone(worker.container);
+    bare.env = bare.env?.filter((e) => e.name !== 'REDIS_PASSWORD');
+    expect(redisConfigViolations(configMaps, [api.container, bare]).sort()).toEqual([
+      `ConfigMap ${config.metadata?.name} holds REDIS_PASSWORD`,
+      `ConfigMap ${config.metadata?.name}: REDIS_URL carries a password`,
+      'container worker does not read REDIS_PASSWORD from a Secret',
+    ]);
+  });
+
+  it('rule 2: KEDA authenticates through a TriggerAuthentication that reads the same Secret key', () => {
+    expect(kedaAuthViolations(manifests)).toEqual([]);
+    const copy = structuredClone<Manifest[]>([...manifests]);
+    const scaled = objectNamed<IScaledObject>(copy, 'keda.sh/v1alpha1', 'ScaledObject', 'sluice-worker');
+    const [first] = scaled.spec.triggers;
+    if (first) {
+      delete first.authenticationRef;
+      first.metadata.password = 'secret';
+    }
+    expect(kedaAuthViolations(copy)).toEqual([
+      'trigger waiting has no authenticationRef',
+      'trigger waiting has a password in its metadata',
     ]);
   });
 
@@ -320,7 +431,7 @@ describe('state', () => {
     expect(statefulSet.spec?.updateStrategy?.type ?? 'RollingUpdate').toBe('RollingUpdate');
   });
 
-  it('shares the uploads volume ReadWriteMany between the API and the workers', () => {
+  it('shares the uploads volume ReadWriteMany between the API and the workers (base)', () => {
     const claim = objectNamed<IPersistentVolumeClaim>(
       manifests,
       'v1',
@@ -339,19 +450,61 @@ describe('state', () => {
   });
 });
 
-/** Bytes in a Kubernetes quantity (`1Gi`, `768Mi`) or a Redis size (`768mb`, `1gb`). */
-function bytes(size: string): number {
-  const match = /^(\d+)([A-Za-z]*)$/.exec(size);
-  const units: Record<string, number> = {
-    '': 1,
-    Ki: 2 ** 10,
-    Mi: 2 ** 20,
-    Gi: 2 ** 30,
-    kb: 2 ** 10,
-    mb: 2 ** 20,
-    gb: 2 ** 30,
-  };
-  const unit = units[match?.[2] ?? 'x'];
-  if (!match || unit === undefined) throw new Error(`unknown size ${size}`);
-  return Number(match[1]) * unit;
+function setEnv(container: IContainer, name: string, value: string): void {
+  container.env = [...(container.env ?? []).filter((e) => e.name !== name), { name, value }];
+}
+
+/** `--requirepass` must be `$(VAR)` with VAR from a Secret of the same container. */
+function passwordSourceViolations(container: IContainer, value: string): string[] {
+  const variable = /^\$\(([A-Z_][A-Z0-9_]*)\)$/.exec(value)?.[1];
+  if (!variable) return ['--requirepass is a literal, not $(VARIABLE)'];
+  const entry = container.env?.find((e) => e.name === variable);
+  return entry?.valueFrom?.secretKeyRef ? [] : [`$(${variable}) is not read from a Secret`];
+}
+
+/** Rule 2's split: the URL in the ConfigMap, the password from the Secret. */
+function redisConfigViolations(
+  configMaps: readonly IConfigMap[],
+  containers: readonly IContainer[],
+): string[] {
+  const violations: string[] = [];
+  for (const config of configMaps) {
+    const url = config.data?.REDIS_URL;
+    if (url && new URL(url.replace(/^rediss?(\+\w+)?:/, 'http:')).password) {
+      violations.push(`ConfigMap ${config.metadata?.name}: REDIS_URL carries a password`);
+    }
+    if (config.data?.REDIS_PASSWORD !== undefined)
+      violations.push(`ConfigMap ${config.metadata?.name} holds REDIS_PASSWORD`);
+  }
+  for (const container of containers) {
+    const entry = container.env?.find((e) => e.name === 'REDIS_PASSWORD');
+    if (!entry?.valueFrom?.secretKeyRef)
+      violations.push(`container ${container.name} does not read REDIS_PASSWORD from a Secret`);
+  }
+  return violations;
+}
+
+/** Every redis trigger authenticates through a TriggerAuthentication mapping `password` to REDIS_PASSWORD. */
+function kedaAuthViolations(objects: readonly Manifest[]): string[] {
+  const scaled = objectNamed<IScaledObject>(objects, 'keda.sh/v1alpha1', 'ScaledObject', 'sluice-worker');
+  const auths = objectsOf<ITriggerAuthentication>(objects, 'keda.sh/v1alpha1', 'TriggerAuthentication');
+  const redisSecret = containerNamed(workloadNamed(objects, 'sluice-redis').pod, 'redis').env?.find(
+    (e) => e.name === 'REDIS_PASSWORD',
+  )?.valueFrom?.secretKeyRef;
+  const violations: string[] = [];
+  for (const trigger of scaled.spec.triggers.filter((t) => t.type === 'redis')) {
+    const name = trigger.name ?? trigger.type;
+    const auth = auths.find((a) => a.metadata?.name === trigger.authenticationRef?.name);
+    if (!trigger.authenticationRef) violations.push(`trigger ${name} has no authenticationRef`);
+    else if (!auth) violations.push(`trigger ${name} names a TriggerAuthentication that does not exist`);
+    else {
+      const ref = auth.spec.secretTargetRef?.find((r) => r.parameter === 'password');
+      if (ref?.name !== redisSecret?.name || ref?.key !== redisSecret?.key) {
+        violations.push(`TriggerAuthentication ${auth.metadata?.name} does not read Redis's password`);
+      }
+    }
+    if (Object.keys(trigger.metadata).some((k) => /password/i.test(k) && !k.endsWith('FromEnv')))
+      violations.push(`trigger ${name} has a password in its metadata`);
+  }
+  return violations;
 }

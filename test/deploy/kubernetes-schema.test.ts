@@ -1,17 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import {
-  K8S_ALTERNATIVES_DIR,
-  K8S_DIR,
-  loadAlternatives,
-  loadKustomization,
-  yamlFilesIn,
-  type Manifest,
-} from './support/kubernetes.js';
+import { renderVariant, type K8sVariant, type Manifest } from './support/kubernetes.js';
 import { validateKubernetesObjects, type SchemaProblem } from './support/kubernetes-schema.js';
 import { parseYamlDocuments } from './support/yaml-documents.js';
 
-const { kustomization, manifests } = loadKustomization();
-const alternatives = loadAlternatives();
+const VARIANTS: readonly K8sVariant[] = ['base', 'keda', 'hpa', 'monitoring', 'overlay'];
+const manifests = renderVariant('keda');
 
 /** A deep copy of the one manifest of `kind` named `name`, to break in memory. */
 function copyOf(kind: string, name: string, from: readonly Manifest[] = manifests): Manifest {
@@ -33,21 +26,8 @@ function at(object: unknown, ...path: (string | number)[]): Record<string, unkno
   return node as Record<string, unknown>;
 }
 
-describe('deploy/k8s files', () => {
-  it('lists every manifest in the kustomization, and nothing that does not exist', () => {
-    const files = yamlFilesIn(K8S_DIR).filter((file) => file !== 'kustomization.yaml');
-    expect(
-      [...kustomization.resources].filter((r) => !r.startsWith(`${K8S_ALTERNATIVES_DIR}/`)).sort(),
-    ).toEqual(files);
-    expect(alternatives.length).toBeGreaterThan(0);
-  });
-
-  it('leaves namespaces to the kustomization', () => {
-    // A hard-coded namespace would silently win over `namespace:` in one file and not the others.
-    expect(manifests.filter(({ object }) => object.metadata.namespace !== undefined)).toEqual([]);
-  });
-
-  it('parses YAML as kubectl does: an unquoted yes is a boolean, and a duplicate key is an error', () => {
+describe('YAML as kubectl reads it', () => {
+  it('parses an unquoted yes as a boolean, and a duplicate key is an error', () => {
     expect(parseYamlDocuments('args: [--appendonly, yes]', 'x.yaml')[0]?.data).toEqual({
       args: ['--appendonly', true],
     });
@@ -56,8 +36,8 @@ describe('deploy/k8s files', () => {
 });
 
 describe('Kubernetes API schemas', () => {
-  it('accept every manifest of the kustomization and of the alternatives', () => {
-    expect(validateKubernetesObjects([...manifests, ...alternatives])).toEqual([]);
+  it.each(VARIANTS)('accept every object of the %s rendering', (variant) => {
+    expect(validateKubernetesObjects(renderVariant(variant))).toEqual([]);
   });
 
   it('reject an unknown field: a readinessProbe typo in the worker container', () => {
@@ -65,10 +45,7 @@ describe('Kubernetes API schemas', () => {
     const container = at(worker.object, 'spec', 'template', 'spec', 'containers', 0);
     container.readinesProbe = container.readinessProbe;
     delete container.readinessProbe;
-    const messages = problemsOf(worker)
-      .filter((p) => p.source === worker.source)
-      .map((p) => p.message);
-    expect(messages).toContainEqual(expect.stringMatching(/readinesProbe/));
+    expect(problemsOf(worker).map((p) => p.message)).toContainEqual(expect.stringMatching(/readinesProbe/));
   });
 
   it('reject an unknown field deep in a spec: maxUnavailabe in the rollout strategy', () => {
@@ -89,6 +66,16 @@ describe('Kubernetes API schemas', () => {
     expect(messages).toContainEqual(expect.stringMatching(/required property name/));
   });
 
+  it('reject a NetworkPolicy with a typo in a peer', () => {
+    const policy = copyOf('NetworkPolicy', 'sluice-api');
+    const peer = at(policy.object, 'spec', 'ingress', 0, 'from', 0);
+    peer.namespaceSelecter = peer.namespaceSelector;
+    delete peer.namespaceSelector;
+    expect(problemsOf(policy).map((p) => p.message)).toContainEqual(
+      expect.stringMatching(/namespaceSelecter/),
+    );
+  });
+
   it('reject a kind they do not know', () => {
     const problems = validateKubernetesObjects([
       { source: 'x.yaml#0', object: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'x' } } },
@@ -97,25 +84,36 @@ describe('Kubernetes API schemas', () => {
   });
 });
 
-describe("KEDA's ScaledObject schema", () => {
-  it('rejects an unknown field in a trigger and in the autoscaler settings', () => {
+describe("KEDA's and the Prometheus Operator's schemas", () => {
+  it('reject an unknown field in a trigger and in the autoscaler settings', () => {
     const scaledObject = copyOf('ScaledObject', 'sluice-worker');
     const trigger = at(scaledObject.object, 'spec', 'triggers', 0);
     trigger.metdata = trigger.metadata;
     delete trigger.metadata;
     const advanced = at(scaledObject.object, 'spec', 'advanced');
-    advanced.horizontalPodAutoscalerConfg = advanced.horizontalPodAutoscalerConfig;
-    delete advanced.horizontalPodAutoscalerConfig;
+    advanced.scalingModifers = advanced.scalingModifiers;
+    delete advanced.scalingModifiers;
     const messages = problemsOf(scaledObject).map((p) => p.message);
     expect(messages).toContainEqual(expect.stringMatching(/metdata/));
-    expect(messages).toContainEqual(expect.stringMatching(/horizontalPodAutoscalerConfg/));
+    expect(messages).toContainEqual(expect.stringMatching(/scalingModifers/));
   });
 
-  it('rejects a wrong type: a number where KEDA wants a string', () => {
+  it('reject a wrong type: a number where KEDA wants a string', () => {
     const scaledObject = copyOf('ScaledObject', 'sluice-worker');
-    at(scaledObject.object, 'spec', 'triggers', 0, 'metadata').listLength = 4;
+    at(scaledObject.object, 'spec', 'advanced', 'scalingModifiers').target = 16;
     expect(problemsOf(scaledObject).map((p) => p.message)).toContainEqual(
-      expect.stringMatching(/listLength must be string/),
+      expect.stringMatching(/target must be string/),
     );
+  });
+
+  it('reject a TriggerAuthentication entry without its key, and a ServiceMonitor typo', () => {
+    const auth = copyOf('TriggerAuthentication', 'sluice-redis');
+    delete at(auth.object, 'spec', 'secretTargetRef', 0).key;
+    expect(problemsOf(auth).map((p) => p.message)).toContainEqual(
+      expect.stringMatching(/required property key/),
+    );
+    const monitor = copyOf('ServiceMonitor', 'sluice', renderVariant('monitoring'));
+    at(monitor.object, 'spec', 'endpoints', 0).intervall = '30s';
+    expect(problemsOf(monitor).map((p) => p.message)).toContainEqual(expect.stringMatching(/intervall/));
   });
 });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Ajv2019 } from 'ajv/dist/2019.js';
@@ -39,6 +40,34 @@ export function composeValidator(): (document: unknown) => ComposeProblem[] {
   ajv.addFormat('expose', /^\d+(-\d+)?(\/(tcp|udp|sctp))?$/);
   ajv.addFormat('ports', /^((\[?[0-9A-Fa-f:.]+\]?:)?(\d+(-\d+)?)?:)?\d+(-\d+)?(\/(tcp|udp|sctp))?$/);
   ajv.addFormat('subnet_ip_address', /^[0-9A-Fa-f:.]+\/\d{1,3}$/);
+  // Newer Compose (2.24+) also takes env_file entries as `{ path, required, format }`, which the
+  // packaged schema predates; this is the current specification's definition of the key.
+  const service = (schema.definitions as Record<string, { properties: Record<string, unknown> }>).service;
+  if (service) {
+    service.properties.env_file = {
+      oneOf: [
+        { type: 'string' },
+        {
+          type: 'array',
+          items: {
+            oneOf: [
+              { type: 'string' },
+              {
+                type: 'object',
+                additionalProperties: false,
+                properties: {
+                  path: { type: 'string' },
+                  format: { type: 'string' },
+                  required: { type: ['boolean', 'string'] },
+                },
+                required: ['path'],
+              },
+            ],
+          },
+        },
+      ],
+    };
+  }
   const validate = ajv.compile(schema);
   return (document) =>
     validate(document)
@@ -76,7 +105,17 @@ const healthcheckSchema = z.looseObject({
 
 const serviceSchema = z.looseObject({
   image: z.string(),
-  build: z.looseObject({ context: z.string(), dockerfile: z.string(), target: z.string() }).optional(),
+  build: z
+    .looseObject({
+      context: z.string(),
+      dockerfile: z.string(),
+      target: z.string(),
+      args: z.record(z.string(), z.string()).optional(),
+    })
+    .optional(),
+  env_file: z.array(z.strictObject({ path: z.string(), required: z.boolean().optional() })).optional(),
+  pull_policy: z.string().optional(),
+  mem_limit: z.string().optional(),
   command: z.array(z.string()).optional(),
   environment: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
   ports: z.array(z.string()).optional(),
@@ -143,17 +182,26 @@ export function interpolatedVariables(text: string): string[] {
   return [...names].sort();
 }
 
-/** A service's environment after interpolation with `variables` (an empty `.env` by default). */
+/**
+ * What a service's process sees, with `dotenv` as the `.env` next to the file (none by default):
+ * every variable of `.env` when the service lists it as an env_file, then `environment`
+ * interpolated with the same variables (it wins, as in Compose).
+ * @throws Error when a required variable (`${VAR:?...}`) is missing, as Compose refuses to start
+ */
 export function serviceEnv(
   service: ComposeService,
-  variables: Readonly<Record<string, string | undefined>> = {},
+  dotenv: Readonly<Record<string, string>> = {},
 ): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(service.environment ?? {}).map(([name, value]) => [
-      name,
-      interpolate(value === null ? '' : String(value), variables),
-    ]),
-  );
+  const fromFile = (service.env_file ?? []).some((f) => f.path === '.env') ? { ...dotenv } : {};
+  return {
+    ...fromFile,
+    ...Object.fromEntries(
+      Object.entries(service.environment ?? {}).map(([name, value]) => [
+        name,
+        interpolate(value === null ? '' : String(value), dotenv),
+      ]),
+    ),
+  };
 }
 
 /** A healthcheck's command after interpolation, as argv (`CMD`) or as a shell line (`CMD-SHELL`). */
@@ -193,4 +241,13 @@ export function parseDotenv(text: string): Record<string, string> {
     if (match?.[1]) entries.push([match[1], (match[2] ?? '').trim()]);
   }
   return Object.fromEntries(entries);
+}
+
+/** A `.env` as the operator writes it from .env.example: the example with generated secrets. */
+export function operatorDotenv(example: Readonly<Record<string, string>>): Record<string, string> {
+  return {
+    ...example,
+    AUTH_JWT_SECRET: randomBytes(36).toString('base64'),
+    REDIS_PASSWORD: randomBytes(24).toString('hex'),
+  };
 }

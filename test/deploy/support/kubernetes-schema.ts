@@ -1,7 +1,10 @@
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
+import { TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1/TriggerAuthentication';
+import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
@@ -21,7 +24,7 @@ import { repoPath } from './repo.js';
  * of its interface rejects unknown fields, as `kubectl apply --validate=strict` does.
  *
  * Versions are pinned in pnpm-workspace.yaml's catalog (kubernetes-models 5, @kubernetes-models/keda
- * 2). The KEDA schema is the keda.sh/v1alpha1 CRD as that release generated it. Nothing is
+ * 2, @kubernetes-models/prometheus-operator 6 for the ServiceMonitor). The KEDA schema is the keda.sh/v1alpha1 CRD as that release generated it. Nothing is
  * fetched at run time.
  */
 
@@ -67,10 +70,25 @@ export const KUBERNETES_KINDS: Readonly<Record<string, KindSchema>> = {
     typeModule: 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler',
     typeName: 'IHorizontalPodAutoscaler',
   },
+  'networking.k8s.io/v1/NetworkPolicy': {
+    model: NetworkPolicy,
+    typeModule: 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy',
+    typeName: 'INetworkPolicy',
+  },
   'keda.sh/v1alpha1/ScaledObject': {
     model: ScaledObject,
     typeModule: '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject',
     typeName: 'IScaledObject',
+  },
+  'keda.sh/v1alpha1/TriggerAuthentication': {
+    model: TriggerAuthentication,
+    typeModule: '@kubernetes-models/keda/keda.sh/v1alpha1/TriggerAuthentication',
+    typeName: 'ITriggerAuthentication',
+  },
+  'monitoring.coreos.com/v1/ServiceMonitor': {
+    model: ServiceMonitor,
+    typeModule: '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor',
+    typeName: 'IServiceMonitor',
   },
 };
 

@@ -1,83 +1,113 @@
+import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IStatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
-import { z } from 'zod';
-import { readRepoFile, repoPath } from './repo.js';
-import { parseYamlDocuments } from './yaml-documents.js';
-
-/** Where the plain manifests live, relative to the repository root. */
-export const K8S_DIR = 'deploy/k8s';
-
-/** Alternatives to resources of the kustomization (not applied by default), relative to {@link K8S_DIR}. */
-export const K8S_ALTERNATIVES_DIR = 'alternatives';
-
-const kubeObjectHeader = z.looseObject({
-  apiVersion: z.string().min(1),
-  kind: z.string().min(1),
-  metadata: z.looseObject({
-    name: z.string().min(1),
-    namespace: z.string().optional(),
-    labels: z.record(z.string(), z.string()).optional(),
-    annotations: z.record(z.string(), z.string()).optional(),
-  }),
-});
+import { renderKustomization, type VirtualFiles } from './kustomize.js';
+import { repoPath } from './repo.js';
 
 /** What every Kubernetes object has; the rest is checked by `validateKubernetesObjects`. */
-export type KubeObject = z.infer<typeof kubeObjectHeader>;
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    [key: string]: unknown;
+  };
+  [key: string]: unknown;
+}
 
-/** One object of a manifest file. */
+/** One object of a manifest file or of a rendered kustomization. */
 export interface Manifest {
-  /** `deploy/k8s/file.yaml#index`. */
+  /** `deploy/k8s/base/file.yaml#index`, or the generator that made it. */
   readonly source: string;
   readonly object: KubeObject;
 }
 
-const kustomizationSchema = z.strictObject({
-  apiVersion: z.literal('kustomize.config.k8s.io/v1beta1'),
-  kind: z.literal('Kustomization'),
-  namespace: z.string().min(1),
-  resources: z.array(z.string().min(1)).min(1),
-  images: z
-    .array(
-      z.strictObject({ name: z.string(), newName: z.string().optional(), newTag: z.string().optional() }),
-    )
-    .optional(),
-});
+/** The kustomizations of deploy/k8s, repository-relative. */
+export const K8S = {
+  /** The base: the whole stack, no autoscaler. */
+  base: 'deploy/k8s/base',
+  keda: 'deploy/k8s/components/keda',
+  hpa: 'deploy/k8s/components/hpa',
+  monitoring: 'deploy/k8s/monitoring',
+  /** The example overlay: S3 uploads, an external Redis, KEDA. */
+  overlay: 'deploy/k8s/overlays/s3-external-redis',
+} as const;
 
-/** The fields of `deploy/k8s/kustomization.yaml` these deploy files use (others are rejected). */
-export type Kustomization = z.infer<typeof kustomizationSchema>;
+/** The git-ignored files an operator writes, and the example each is made from. */
+export const OPERATOR_FILES = [
+  { path: `${K8S.base}/secrets.env`, example: `${K8S.base}/secrets.env.example` },
+  { path: `${K8S.overlay}/s3.env`, example: `${K8S.overlay}/s3.env.example` },
+] as const;
 
-/** Parses a manifest file into objects; throws when a document lacks apiVersion, kind or name. */
-export function loadManifestFile(relativePath: string): Manifest[] {
-  return parseYamlDocuments(readRepoFile(relativePath), relativePath).map(({ source, data }) => {
-    const parsed = kubeObjectHeader.safeParse(data);
-    if (!parsed.success) throw new Error(`${source} is not a Kubernetes object: ${parsed.error.message}`);
-    return { source, object: parsed.data };
-  });
+/** What an operator would put in the git-ignored files: generated, high-entropy values. */
+export function operatorFiles(): VirtualFiles {
+  return {
+    [`${K8S.base}/secrets.env`]: [
+      `AUTH_JWT_SECRET=${randomBytes(36).toString('base64')}`,
+      `REDIS_PASSWORD=${randomBytes(24).toString('hex')}`,
+      'EMBEDDINGS_API_KEY=',
+      '',
+    ].join('\n'),
+    [`${K8S.overlay}/s3.env`]: `AWS_ACCESS_KEY_ID=AKIA${randomBytes(8).toString('hex').toUpperCase()}\nAWS_SECRET_ACCESS_KEY=${randomBytes(30).toString('base64')}\n`,
+  };
 }
 
-/** The kustomization and the objects of every resource it lists, in its order. */
-export function loadKustomization(): { kustomization: Kustomization; manifests: Manifest[] } {
-  const [document] = parseYamlDocuments(readRepoFile(K8S_DIR, 'kustomization.yaml'), 'kustomization.yaml');
-  const kustomization = kustomizationSchema.parse(document?.data);
-  const manifests = kustomization.resources.flatMap((resource) => loadManifestFile(`${K8S_DIR}/${resource}`));
-  return { kustomization, manifests };
+/** The ways these files are meant to be applied: the base alone, with a component, the overlay. */
+export type K8sVariant = 'base' | 'keda' | 'hpa' | 'monitoring' | 'overlay';
+
+/** The namespace every variant deploys into (the base's `namespace:`). */
+export const NAMESPACE = 'sluice';
+
+/**
+ * Renders a variant as `kubectl apply -k` would see it, with {@link operatorFiles} in place of
+ * the operator's git-ignored files and `files` over both. A component is rendered through a
+ * kustomization that includes the base and names the namespace, as deploy/README.md says to.
+ */
+export function renderVariant(variant: K8sVariant, files: VirtualFiles = {}): Manifest[] {
+  const all = { ...operatorFiles(), ...files };
+  if (variant === 'base' || variant === 'overlay') return renderKustomization(K8S[variant], { files: all });
+  const dir = `deploy/k8s/.with-${variant}`;
+  const kustomization = [
+    'apiVersion: kustomize.config.k8s.io/v1beta1',
+    'kind: Kustomization',
+    `namespace: ${NAMESPACE}`,
+    'resources:',
+    '  - ../base',
+    'components:',
+    `  - ../${K8S[variant].slice('deploy/k8s/'.length)}`,
+    '',
+  ].join('\n');
+  return renderKustomization(dir, { files: { [`${dir}/kustomization.yaml`]: kustomization, ...all } });
 }
 
-/** The manifests in {@link K8S_ALTERNATIVES_DIR}, e.g. the HPA that replaces the ScaledObject. */
-export function loadAlternatives(): Manifest[] {
-  return yamlFilesIn(`${K8S_DIR}/${K8S_ALTERNATIVES_DIR}`).flatMap((file) =>
-    loadManifestFile(`${K8S_DIR}/${K8S_ALTERNATIVES_DIR}/${file}`),
-  );
+/**
+ * The base with KEDA: every object the policies and consistency checks read, but the HPA's.
+ * `kustomization.namespace` is kept for test/rollout, which reads it.
+ */
+export function loadKustomization(files: VirtualFiles = {}): {
+  namespace: string;
+  kustomization: { readonly namespace: string };
+  manifests: Manifest[];
+} {
+  return {
+    namespace: NAMESPACE,
+    kustomization: { namespace: NAMESPACE },
+    manifests: renderVariant('keda', files),
+  };
 }
 
-/** The `.yaml` file names directly inside a repository directory, sorted. */
-export function yamlFilesIn(relativeDir: string): string[] {
-  return readdirSync(repoPath(relativeDir), { withFileTypes: true })
+/** Every YAML file under a repository directory, recursively, sorted. */
+export function yamlFilesUnder(relativeDir: string): string[] {
+  return readdirSync(repoPath(relativeDir), { withFileTypes: true, recursive: true })
     .filter((entry) => entry.isFile() && /\.ya?ml$/.test(entry.name))
-    .map((entry) => entry.name)
+    .map((entry) => join(relative(repoPath(), entry.parentPath), entry.name))
     .sort();
 }
 

@@ -2,6 +2,8 @@ import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IHorizontalPodAutoscalerBehavior } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscalerBehavior';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
+import { RUNTIME_DEFAULTS } from '@sluice/core';
+import { SHUTDOWN_MARGIN_MS } from '@sluice/core/process';
 
 /*
  * The deploy files' policies as pure functions: each returns what is wrong, empty when nothing
@@ -9,19 +11,34 @@ import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
  */
 
 /**
- * After the drain deadline, how long preempted jobs get to reach their next batch boundary:
- * `WorkerRuntimeOptions.abortGraceMs`, 5000 by default and not configurable by environment.
+ * Beyond what the worker process allows itself (DRAIN_TIMEOUT_MS + abort grace +
+ * SHUTDOWN_MARGIN_MS, after which it exits whatever still hangs), time for the kubelet or Docker
+ * to deliver the signal and for tini to pass the exit on.
  */
-export const ABORT_GRACE_MS = 5_000;
+export const WORKER_GRACE_MARGIN_MS = 5_000;
 
-/** Beyond drain and abort grace, time for a worker to close Redis, its health server and exit. */
-export const WORKER_EXIT_MARGIN_MS = 10_000;
+/**
+ * Beyond preStop + SHUTDOWN_DELAY_MS + SHUTDOWN_TIMEOUT_MS, time for the API to wait for a quiet
+ * listener (up to 1 s), close Redis and exit.
+ */
+export const API_GRACE_MARGIN_MS = 5_000;
 
-/** Beyond preStop and SHUTDOWN_DELAY_MS, time for the API's in-flight requests (uploads) to finish. */
-export const API_DRAIN_MARGIN_MS = 10_000;
-
-/** Kubernetes' terminationGracePeriodSeconds when a pod sets none. */
+/** Kubernetes' terminationGracePeriodSeconds when a pod sets none; Docker's default is 10 s. */
 export const DEFAULT_GRACE_SECONDS = 30;
+
+/** The longest a worker may need after SIGTERM, from its configuration and @sluice/core's own constants. */
+export function workerShutdownBudgetMs(drainTimeoutMs: number): number {
+  return drainTimeoutMs + RUNTIME_DEFAULTS.abortGraceMs + SHUTDOWN_MARGIN_MS + WORKER_GRACE_MARGIN_MS;
+}
+
+/** The longest an API pod may need after deletion: preStop, then SIGTERM's delay and timeout. */
+export function apiShutdownBudgetMs(
+  preStopSeconds: number,
+  shutdownDelayMs: number,
+  shutdownTimeoutMs: number,
+): number {
+  return preStopSeconds * 1000 + shutdownDelayMs + shutdownTimeoutMs + API_GRACE_MARGIN_MS;
+}
 
 /** The labels every object carries (https://kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/). */
 export const REQUIRED_LABELS = [
@@ -98,31 +115,31 @@ export function rolloutViolations(deployment: IDeployment): string[] {
   return violations;
 }
 
-/** The worker's grace period must outlast the drain, the abort grace and the exit. */
+/** The worker's grace period must cover DRAIN_TIMEOUT_MS + abort grace + SHUTDOWN_MARGIN_MS + margin. */
 export function workerGraceViolations(graceSeconds: number | undefined, drainTimeoutMs: number): string[] {
   const graceMs = (graceSeconds ?? DEFAULT_GRACE_SECONDS) * 1000;
-  const neededMs = drainTimeoutMs + ABORT_GRACE_MS + WORKER_EXIT_MARGIN_MS;
-  return graceMs > neededMs
+  const neededMs = workerShutdownBudgetMs(drainTimeoutMs);
+  return graceMs >= neededMs
     ? []
     : [
-        `worker grace ${graceMs} ms is not more than DRAIN_TIMEOUT_MS ${drainTimeoutMs} + abort grace ` +
-          `${ABORT_GRACE_MS} + margin ${WORKER_EXIT_MARGIN_MS} ms`,
+        `worker grace ${graceMs} ms is less than DRAIN_TIMEOUT_MS ${drainTimeoutMs} + abort grace ` +
+          `${RUNTIME_DEFAULTS.abortGraceMs} + SHUTDOWN_MARGIN_MS ${SHUTDOWN_MARGIN_MS} + margin ${WORKER_GRACE_MARGIN_MS} ms`,
       ];
 }
 
-/** The API's grace period must cover preStop, the shutdown delay and in-flight requests. */
+/** The API's grace period must cover preStop + SHUTDOWN_DELAY_MS + SHUTDOWN_TIMEOUT_MS + margin. */
 export function apiGraceViolations(
   graceSeconds: number | undefined,
   preStopSeconds: number,
-  shutdownDelayMs: number,
+  config: { readonly SHUTDOWN_DELAY_MS: number; readonly SHUTDOWN_TIMEOUT_MS: number },
 ): string[] {
   const graceMs = (graceSeconds ?? DEFAULT_GRACE_SECONDS) * 1000;
-  const neededMs = preStopSeconds * 1000 + shutdownDelayMs + API_DRAIN_MARGIN_MS;
+  const neededMs = apiShutdownBudgetMs(preStopSeconds, config.SHUTDOWN_DELAY_MS, config.SHUTDOWN_TIMEOUT_MS);
   return graceMs >= neededMs
     ? []
     : [
         `API grace ${graceMs} ms is less than preStop ${preStopSeconds * 1000} + SHUTDOWN_DELAY_MS ` +
-          `${shutdownDelayMs} + margin ${API_DRAIN_MARGIN_MS} ms`,
+          `${config.SHUTDOWN_DELAY_MS} + SHUTDOWN_TIMEOUT_MS ${config.SHUTDOWN_TIMEOUT_MS} + margin ${API_GRACE_MARGIN_MS} ms`,
       ];
 }
 
@@ -161,18 +178,82 @@ export function scaleDownViolations(
   return violations;
 }
 
-/** Redis settings BullMQ needs: AOF persistence and no eviction. */
-export function redisServerViolations(args: readonly string[]): string[] {
-  const valueOf = (flag: string) => {
-    const index = args.indexOf(flag);
-    return index < 0 ? undefined : args[index + 1];
-  };
+/** The value after `flag` in an argv, if any. */
+export function flagValue(args: readonly string[], flag: string): string | undefined {
+  const index = args.indexOf(flag);
+  return index < 0 ? undefined : args[index + 1];
+}
+
+/**
+ * Redis as BullMQ and this deployment need it: AOF persistence, no eviction, a password, and a
+ * `maxmemory` of 60-70 % of the container's memory limit (an AOF rewrite forks Redis; the child's
+ * copy-on-write pages count against the same limit).
+ */
+export function redisServerViolations(
+  args: readonly string[],
+  memoryLimitBytes: number | undefined,
+): string[] {
   const violations: string[] = [];
-  if (valueOf('--appendonly') !== 'yes') violations.push('redis-server runs without --appendonly yes');
-  if (valueOf('--maxmemory-policy') !== 'noeviction') {
+  if (flagValue(args, '--appendonly') !== 'yes')
+    violations.push('redis-server runs without --appendonly yes');
+  if (flagValue(args, '--maxmemory-policy') !== 'noeviction') {
     violations.push('redis-server runs without --maxmemory-policy noeviction');
   }
+  if (!flagValue(args, '--requirepass')) violations.push('redis-server runs without --requirepass');
+  const maxmemory = flagValue(args, '--maxmemory');
+  if (memoryLimitBytes === undefined) violations.push('Redis has no memory limit');
+  else if (maxmemory === undefined) violations.push('redis-server runs without --maxmemory');
+  else {
+    const ratio = byteSize(maxmemory) / memoryLimitBytes;
+    if (ratio < 0.6 || ratio > 0.7) {
+      violations.push(
+        `maxmemory ${maxmemory} is ${Math.round(ratio * 100)} % of the memory limit (60-70 % leaves the AOF rewrite room)`,
+      );
+    }
+  }
   return violations;
+}
+
+/**
+ * The Redis releases with the fixes for CVE-2025-49844 (Lua use-after-free) and CVE-2025-21605
+ * (unauthenticated output-buffer growth), by release line: a pinned image below them fails.
+ */
+export const PATCHED_REDIS = { '7.4': 6, '8.2': 2 } as const;
+
+/** A Redis image older than {@link PATCHED_REDIS}, or on a line without a fix, is a violation. */
+export function redisImageViolations(image: string): string[] {
+  const match = /^(?:docker\.io\/)?(?:library\/)?redis:(\d+)\.(\d+)\.(\d+)(?:[-.][\w.-]+)?$/.exec(image);
+  if (!match) return [`${image} is not a redis image pinned to major.minor.patch`];
+  const [major, minor, patch] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  const line = `${major}.${minor}` as keyof typeof PATCHED_REDIS;
+  const fixed = PATCHED_REDIS[line];
+  if (fixed !== undefined) {
+    return patch >= fixed ? [] : [`${image} predates ${line}.${fixed} (CVE-2025-49844, CVE-2025-21605)`];
+  }
+  // A later line than the newest fixed one carries the fixes; an older or in-between one does not.
+  return major > 8 || (major === 8 && minor > 2)
+    ? []
+    : [`${image} is on a Redis line without the CVE-2025-49844 fix pinned here`];
+}
+
+/** Bytes in a Kubernetes quantity (`1Gi`, `768Mi`), a Redis size (`640mb`, `1gb`) or a Compose size (`1g`). */
+export function byteSize(size: string): number {
+  const match = /^(\d+)([A-Za-z]*)$/.exec(size.trim());
+  const units: Record<string, number> = {
+    '': 1,
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    kb: 2 ** 10,
+    mb: 2 ** 20,
+    gb: 2 ** 30,
+    k: 2 ** 10,
+    m: 2 ** 20,
+    g: 2 ** 30,
+  };
+  const unit = units[match?.[2] ?? 'x'];
+  if (!match || unit === undefined) throw new Error(`unknown size ${size}`);
+  return Number(match[1]) * unit;
 }
 
 /** Missing recommended labels. */
