@@ -54,7 +54,9 @@ describe('pnpm start', () => {
       expect((await fetch(`http://127.0.0.1:${api}/api/health`)).status).toBe(200);
       for (const port of [w1, w2])
         expect((await fetch(`http://127.0.0.1:${port}/api/health`)).status).toBe(200);
-      expect(await (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text()).toContain('sluice_build_info');
+      expect(await (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text()).toContain(
+        'sluice_build_info',
+      );
       const token = /SLUICE_TOKEN=(\S+)/.exec(stack.output())?.[1];
       expect(token).toBeDefined();
       const authed = await fetch(`http://127.0.0.1:${api}/v1/collections/start-test/documents`, {

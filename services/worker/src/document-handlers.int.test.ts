@@ -650,7 +650,10 @@ describe('the sweep of unused uploads', () => {
     // With no worker running, this job stays waiting: its upload is still to be read.
     const pending = await stage('en/docs/concepts/workloads/controllers/deployment.md', 'p.md');
     await t.documents.ingest(pending);
-    const orphan = await stage('en/docs/concepts/workloads/controllers/replicationcontroller.md', 'orphan.md');
+    const orphan = await stage(
+      'en/docs/concepts/workloads/controllers/replicationcontroller.md',
+      'orphan.md',
+    );
     // Between protectUpload and commit in the API: not visible anywhere yet, but protected.
     const protectedUpload = await stage('en/docs/concepts/workloads/controllers/daemonset.md', 'q.md');
     await t.documents.protectUpload(protectedUpload.storageKey!);
