@@ -129,8 +129,16 @@ export function loadDeploymentSpec(name: string, container?: string): Deployment
     readinessProbe,
     startupProbe: httpProbe(main.startupProbe, main, `${where} startupProbe`),
     env: containerEnv(manifests, workload, main, { namespace: kustomization.namespace }),
-    version: workload.podLabels['app.kubernetes.io/version'] ?? 'unversioned',
+    // The release is baked into the image (SLUICE_RELEASE): its tag names the version.
+    version: workload.podLabels['app.kubernetes.io/version'] ?? imageTag(main.image) ?? 'unversioned',
   };
+}
+
+/** The tag of an image reference (`ghcr.io/owner/sluice-worker:0.1.0` → `0.1.0`), if it has one. */
+function imageTag(image: string | undefined): string | undefined {
+  const name = image?.split('@')[0] ?? '';
+  const colon = name.lastIndexOf(':');
+  return colon > name.lastIndexOf('/') ? name.slice(colon + 1) : undefined;
 }
 
 /**

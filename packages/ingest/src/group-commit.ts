@@ -28,12 +28,20 @@ export interface GroupCommitOptions<TInput, TOutput> {
    * @defaultValue false
    */
   settleBeforeAbort?: boolean;
+  /**
+   * How many groups may run at once. With 1, submissions that arrive while a group runs wait for
+   * it and then go together; with more, a submission starts a group at once while fewer run (for
+   * an endpoint whose latency, not its request count, is what limits).
+   * @defaultValue 1
+   */
+  concurrency?: number;
 }
 
 /**
  * Group commit for requests whose cost is mostly per request (a Chroma write or read, an
- * embeddings call): one group runs at a time; submissions that arrive meanwhile wait and then go
- * together in the next group. A lone submission runs at once, with no added delay.
+ * embeddings call): `concurrency` groups (one by default) run at a time; submissions that arrive
+ * meanwhile wait and then go together in the next group. A lone submission runs at once, with no
+ * added delay.
  *
  * Guarantees:
  * - submissions are grouped in the order they arrive;
@@ -45,10 +53,15 @@ export class GroupCommit<TInput, TOutput> {
   readonly #o: GroupCommitOptions<TInput, TOutput>;
   readonly #waiting: Pending<TInput, TOutput>[] = [];
   readonly #flushing = new Set<Pending<TInput, TOutput>>();
-  #running = false;
+  readonly #concurrency: number;
+  #running = 0;
 
   constructor(options: GroupCommitOptions<TInput, TOutput>) {
     this.#o = options;
+    this.#concurrency = options.concurrency ?? 1;
+    if (!Number.isInteger(this.#concurrency) || this.#concurrency < 1) {
+      throw new RangeError(`concurrency must be a positive integer, got ${options.concurrency}`);
+    }
   }
 
   /** Submits `input` and resolves with what its group's `flush` gave it. */
@@ -77,34 +90,38 @@ export class GroupCommit<TInput, TOutput> {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#waiting.push(pending);
-      if (!this.#running) void this.#drain();
+      this.#pump();
     });
   }
 
-  /** Runs waiting submissions, a group at a time, until none is left. */
-  async #drain(): Promise<void> {
-    this.#running = true;
+  /** Starts groups of waiting submissions while fewer than `concurrency` run. */
+  #pump(): void {
+    while (this.#running < this.#concurrency && this.#waiting.length > 0) {
+      const size = this.#o.groupSize(this.#waiting.map((p) => p.input));
+      const group = this.#waiting.splice(0, Math.min(Math.max(1, size), this.#waiting.length));
+      this.#running += 1;
+      void this.#flush(group).finally(() => {
+        this.#running -= 1;
+        this.#pump();
+      });
+    }
+  }
+
+  /** Runs one group and settles every submission in it. */
+  async #flush(group: Pending<TInput, TOutput>[]): Promise<void> {
+    for (const pending of group) this.#flushing.add(pending);
+    let failure: unknown;
     try {
-      while (this.#waiting.length > 0) {
-        const size = this.#o.groupSize(this.#waiting.map((p) => p.input));
-        const group = this.#waiting.splice(0, Math.min(Math.max(1, size), this.#waiting.length));
-        for (const pending of group) this.#flushing.add(pending);
-        let failure: unknown;
-        try {
-          await this.#o.flush(group);
-        } catch (err) {
-          failure = err;
-        }
-        for (const pending of group) {
-          this.#flushing.delete(pending);
-          if (pending.signal?.aborted) pending.reject(pending.signal.reason as Error);
-          else if (failure !== undefined) pending.reject(failure as Error);
-          // A flush that neither settled nor failed a submission is a bug; never leave it hanging.
-          else pending.reject(new Error('the group was flushed without settling this submission'));
-        }
-      }
-    } finally {
-      this.#running = false;
+      await this.#o.flush(group);
+    } catch (err) {
+      failure = err;
+    }
+    for (const pending of group) {
+      this.#flushing.delete(pending);
+      if (pending.signal?.aborted) pending.reject(pending.signal.reason as Error);
+      else if (failure !== undefined) pending.reject(failure as Error);
+      // A flush that neither settled nor failed a submission is a bug; never leave it hanging.
+      else pending.reject(new Error('the group was flushed without settling this submission'));
     }
   }
 }

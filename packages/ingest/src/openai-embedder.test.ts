@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OpenAiEmbedder } from './openai-embedder.js';
+import type { EmbeddingRateLimiter, EmbeddingRequestEvent } from './embedding-limits.js';
+import { OpenAiEmbedder, parseResetDuration } from './openai-embedder.js';
 
 const DIMS = 8;
 
@@ -93,6 +94,20 @@ async function failure(promise: Promise<unknown>): Promise<SluiceError> {
   return err;
 }
 
+/** Records what the embedder asks of its rate limiter (the Redis one has an integration test). */
+class RecordingLimiter implements EmbeddingRateLimiter {
+  readonly acquired: number[] = [];
+  readonly holds: number[] = [];
+  acquire(tokens: number): Promise<number> {
+    this.acquired.push(tokens);
+    return Promise.resolve(0);
+  }
+  holdOff(ms: number): Promise<void> {
+    this.holds.push(ms);
+    return Promise.resolve();
+  }
+}
+
 const texts = (n: number) => Array.from({ length: n }, (_, i) => `text number ${i}`);
 
 describe('OpenAiEmbedder', () => {
@@ -160,6 +175,51 @@ describe('OpenAiEmbedder', () => {
     const started = performance.now();
     await embedder.embed(['hello']);
     expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+  });
+
+  it('asks the rate limiter before every request, with the tokens it estimates, and reports each request', async () => {
+    const peer = await startPeer([{ status: 503 }]);
+    const limiter = new RecordingLimiter();
+    const events: EmbeddingRequestEvent[] = [];
+    const embedder = new OpenAiEmbedder({
+      baseUrl: peer.baseUrl,
+      model: 'm',
+      retryDelayMs: 1,
+      batchSize: 2,
+      rateLimiter: limiter,
+      onRequest: (event) => events.push(event),
+    });
+    await embedder.embed(['abcdefgh', 'ijkl', 'mnop']);
+    // 'abcdefgh' + 'ijkl' are about 2 + 1 tokens; the 503 is tried again, after asking again.
+    expect(limiter.acquired).toEqual([3, 3, 1]);
+    expect(events.map((e) => e.status)).toEqual([503, 200, 200]);
+    // The peer counts 1 token per request (`usage`): its count wins over the estimate.
+    expect(events.map((e) => e.tokens)).toEqual([3, 1, 1]);
+    expect(limiter.holds).toEqual([]);
+  });
+
+  it('on a 429, holds every process off for as long as the x-ratelimit reset says, then retries', async () => {
+    const peer = await startPeer([
+      {
+        status: 429,
+        headers: { 'x-ratelimit-remaining-tokens': '0', 'x-ratelimit-reset-tokens': '150ms' },
+      },
+    ]);
+    const limiter = new RecordingLimiter();
+    const embedder = new OpenAiEmbedder({ baseUrl: peer.baseUrl, model: 'm', rateLimiter: limiter });
+    expect(await embedder.embed(['hello'])).toEqual([vectorOf('hello')]);
+    expect(limiter.holds).toEqual([150]);
+    // The wait is the limiter's (shared), not a private sleep: asked twice, once per request.
+    expect(limiter.acquired).toHaveLength(2);
+  });
+
+  it('reads x-ratelimit reset durations', () => {
+    expect(parseResetDuration('20ms')).toBe(20);
+    expect(parseResetDuration('1s')).toBe(1000);
+    expect(parseResetDuration('6m0s')).toBe(360_000);
+    expect(parseResetDuration('1h2m3.5s')).toBe(3_723_500);
+    expect(parseResetDuration('soon')).toBeUndefined();
+    expect(parseResetDuration(null)).toBeUndefined();
   });
 
   it('gives up at once when Retry-After exceeds maxRetryDelayMs', async () => {

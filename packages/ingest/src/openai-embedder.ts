@@ -1,6 +1,7 @@
 import { SluiceError, parseRetryAfter } from '@sluice/core';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
+import { estimateTokens, type EmbeddingRateLimiter, type EmbeddingRequestEvent } from './embedding-limits.js';
 import type { Embedder } from './types.js';
 
 /** Options for {@link OpenAiEmbedder}. */
@@ -59,12 +60,27 @@ export interface OpenAiEmbedderOptions {
    * @defaultValue 30000
    */
   maxRetryDelayMs?: number;
+  /**
+   * The endpoint's limits, shared with every other process that calls it: each request waits for
+   * its turn (its estimated tokens, {@link estimateTokens}) before it is sent, and a 429 holds
+   * every caller off for as long as the endpoint says (`Retry-After`, `x-ratelimit-reset-*`).
+   * @defaultValue none: requests go at once, and a 429 is retried after the wait it asks for
+   */
+  rateLimiter?: EmbeddingRateLimiter;
+  /** Told about every request once it is over, for metrics. */
+  onRequest?: (event: EmbeddingRequestEvent) => void;
 }
 
-type ResolvedOptions = Required<Omit<OpenAiEmbedderOptions, 'apiKey' | 'dimensions'>> &
-  Pick<OpenAiEmbedderOptions, 'apiKey' | 'dimensions'>;
+type ResolvedOptions = Required<
+  Omit<OpenAiEmbedderOptions, 'apiKey' | 'dimensions' | 'rateLimiter' | 'onRequest'>
+> &
+  Pick<OpenAiEmbedderOptions, 'apiKey' | 'dimensions' | 'rateLimiter' | 'onRequest'>;
 
 const responseSchema = z.object({
+  usage: z
+    .object({ total_tokens: z.number().int().nonnegative(), prompt_tokens: z.number().int().nonnegative() })
+    .partial()
+    .optional(),
   data: z.array(
     z.object({
       embedding: z.array(z.number()),
@@ -84,6 +100,7 @@ class AttemptFailure extends Error {
     readonly error: SluiceError,
     readonly retryable: boolean,
     readonly retryAfterMs?: number,
+    readonly status?: number,
   ) {
     super(error.message);
   }
@@ -176,30 +193,37 @@ export class OpenAiEmbedder implements Embedder {
 
   async #embedBatch(texts: readonly string[], signal: AbortSignal | undefined): Promise<number[][]> {
     const o = this.#options;
+    const tokens = texts.reduce((sum, text) => sum + estimateTokens(text), 0);
     for (let attempt = 0; ; attempt++) {
       signal?.throwIfAborted();
+      const waitedMs = (await o.rateLimiter?.acquire(tokens, signal)) ?? 0;
       let failure: AttemptFailure;
       try {
-        return await this.#attempt(texts, signal);
+        const { vectors, usedTokens } = await this.#attempt(texts, signal);
+        o.onRequest?.({ status: 200, inputs: texts.length, tokens: usedTokens ?? tokens, waitedMs });
+        return vectors;
       } catch (err) {
+        const status = err instanceof AttemptFailure ? err.status : undefined;
+        o.onRequest?.({ status, inputs: texts.length, tokens, waitedMs });
         signal?.throwIfAborted();
         if (!(err instanceof AttemptFailure)) throw err;
         failure = err;
       }
-      if (!failure.retryable || attempt >= o.maxRetries) throw failure.error;
       const backoff = Math.min(o.maxRetryDelayMs, o.retryDelayMs * 2 ** attempt);
-      let delay = backoff / 2 + Math.random() * (backoff / 2);
-      if (failure.retryAfterMs !== undefined) {
-        if (failure.retryAfterMs > o.maxRetryDelayMs) {
-          throw new SluiceError(
-            'EMBEDDING_FAILED',
-            `${failure.error.message}; the server asked to retry after ${Math.ceil(failure.retryAfterMs / 1000)} s, ` +
-              `longer than maxRetryDelayMs (${o.maxRetryDelayMs} ms)`,
-            { cause: failure.error, details: failure.error.details },
-          );
-        }
-        delay = failure.retryAfterMs;
+      const delay = failure.retryAfterMs ?? backoff / 2 + Math.random() * (backoff / 2);
+      // Rate limited: every process holds off, not only this one (this one too, in its next acquire).
+      if (failure.status === 429 && o.rateLimiter)
+        await o.rateLimiter.holdOff(Math.min(delay, o.maxRetryDelayMs));
+      if (!failure.retryable || attempt >= o.maxRetries) throw failure.error;
+      if (failure.retryAfterMs !== undefined && failure.retryAfterMs > o.maxRetryDelayMs) {
+        throw new SluiceError(
+          'EMBEDDING_FAILED',
+          `${failure.error.message}; the server asked to retry after ${Math.ceil(failure.retryAfterMs / 1000)} s, ` +
+            `longer than maxRetryDelayMs (${o.maxRetryDelayMs} ms)`,
+          { cause: failure.error, details: failure.error.details },
+        );
       }
+      if (failure.status === 429 && o.rateLimiter) continue;
       try {
         await sleep(delay, undefined, signal ? { signal } : undefined);
       } catch (err) {
@@ -210,7 +234,10 @@ export class OpenAiEmbedder implements Embedder {
     }
   }
 
-  async #attempt(texts: readonly string[], signal: AbortSignal | undefined): Promise<number[][]> {
+  async #attempt(
+    texts: readonly string[],
+    signal: AbortSignal | undefined,
+  ): Promise<{ vectors: number[][]; usedTokens: number | undefined }> {
     const o = this.#options;
     const timeout = AbortSignal.timeout(o.timeoutMs);
     const details = { model: o.model, url: this.#url };
@@ -233,7 +260,7 @@ export class OpenAiEmbedder implements Embedder {
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
       status = response.status;
-      retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
+      retryAfterMs = retryDelayOf(response);
       const text = await response.text();
       if (!response.ok) {
         const statusLine = response.statusText ? `${status} ${response.statusText}` : String(status);
@@ -242,6 +269,7 @@ export class OpenAiEmbedder implements Embedder {
           new SluiceError('EMBEDDING_FAILED', message, { details: { ...details, status } }),
           isRetryableStatus(status),
           retryAfterMs,
+          status,
         );
       }
       payload = parseJson(text);
@@ -257,12 +285,18 @@ export class OpenAiEmbedder implements Embedder {
           details: status === undefined ? details : { ...details, status },
         }),
         true,
+        undefined,
+        status,
       );
     }
     return this.#validate(payload, texts.length, { ...details, status });
   }
 
-  #validate(payload: unknown, count: number, details: Record<string, unknown>): number[][] {
+  #validate(
+    payload: unknown,
+    count: number,
+    details: Record<string, unknown>,
+  ): { vectors: number[][]; usedTokens: number | undefined } {
     const invalid = (why: string) =>
       new AttemptFailure(
         new SluiceError('EMBEDDING_FAILED', `invalid response from the embeddings endpoint: ${why}`, {
@@ -286,8 +320,38 @@ export class OpenAiEmbedder implements Embedder {
       }
     }
     this.#dimensions = expected;
-    return vectors as number[][];
+    const usage = parsed.data.usage;
+    return { vectors: vectors as number[][], usedTokens: usage?.total_tokens ?? usage?.prompt_tokens };
   }
+}
+
+/**
+ * How long the endpoint asks to wait: `Retry-After`, else (OpenAI, Azure) the reset time of an
+ * exhausted `x-ratelimit-*` limit, e.g. `x-ratelimit-remaining-tokens: 0` with
+ * `x-ratelimit-reset-tokens: 6m0s`.
+ */
+function retryDelayOf(response: Response): number | undefined {
+  const retryAfter = parseRetryAfter(response.headers.get('retry-after'));
+  if (retryAfter !== undefined) return retryAfter;
+  const resets = (['requests', 'tokens'] as const).flatMap((kind) =>
+    response.headers.get(`x-ratelimit-remaining-${kind}`) === '0'
+      ? [parseResetDuration(response.headers.get(`x-ratelimit-reset-${kind}`))]
+      : [],
+  );
+  const known = resets.filter((ms): ms is number => ms !== undefined);
+  return known.length > 0 ? Math.max(...known) : undefined;
+}
+
+/** An `x-ratelimit-reset-*` duration (`20ms`, `1s`, `6m0s`, `1h2m3.5s`) in ms. */
+export function parseResetDuration(value: string | null): number | undefined {
+  if (!value) return undefined;
+  const match =
+    /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$/.exec(
+      value.trim(),
+    );
+  if (!match || match.slice(1).every((part) => part === undefined)) return undefined;
+  const [h = 0, m = 0, sec = 0, ms = 0] = match.slice(1).map((part) => Number(part ?? 0));
+  return Math.ceil(h * 3_600_000 + m * 60_000 + sec * 1000 + ms);
 }
 
 function stripUndefined<T extends object>(value: T): T {

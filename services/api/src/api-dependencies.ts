@@ -1,8 +1,9 @@
 import { type ApiConfig, type AuditReport, type Logger } from '@sluice/core';
-import { DocumentQueue, createRedisConnection } from '@sluice/core/queue';
+import { DocumentQueue, createRedisConnection, embedderExtras } from '@sluice/core/queue';
 import {
   createMetricsRegistry,
   registerAuditDrift,
+  registerEmbeddingMetrics,
   registerHttpMetrics,
   registerQueueDepth,
   type HealthCheck,
@@ -58,10 +59,15 @@ export function openApiDependencies(config: ApiConfig, logger: Logger): ApiDepen
     connectionName: 'sluice-api',
   });
   const documents = new DocumentQueue({ connection: redis, prefix: config.SLUICE_PREFIX });
-  const embedder = createEmbedder(config);
+  const registry = createMetricsRegistry(config.SLUICE_RELEASE);
+  // Queries embed through the same endpoint as the workers: within the fleet's limits too.
+  const embedder = createEmbedder(config, {
+    ...embedderExtras(config, redis),
+    ...registerEmbeddingMetrics(registry),
+    onCacheError: (err: unknown) => logger.warn({ err }, 'embedding cache unavailable; embedding without it'),
+  });
   const store = new ChromaStore({ url: config.CHROMA_URL, dimensions: embedder.dimensions });
   const uploads = createUploadStore(config);
-  const registry = createMetricsRegistry(config.SLUICE_RELEASE);
   registerQueueDepth(registry, [documents.queue]);
   const observeRequest = registerHttpMetrics(registry);
   const recordAudit = registerAuditDrift(registry);

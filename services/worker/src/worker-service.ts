@@ -3,11 +3,18 @@ import {
   WorkerRuntime,
   createLogger,
   createWorkerMetrics,
+  registerEmbeddingMetrics,
   runWorkerProcess,
   runtimeOptionsFromConfig,
   type WorkerProcess,
 } from '@sluice/core/process';
-import { DocumentLock, DocumentQueue, checkEvictionPolicy, createRedisConnection } from '@sluice/core/queue';
+import {
+  DocumentLock,
+  DocumentQueue,
+  checkEvictionPolicy,
+  createRedisConnection,
+  embedderExtras,
+} from '@sluice/core/queue';
 import { ChromaStore, DocumentPlanner, IngestPipeline, PdfParsePool, createEmbedder } from '@sluice/ingest';
 import { createUploadStore } from '@sluice/storage';
 import { registerDocumentHandlers } from './document-handlers.js';
@@ -44,7 +51,11 @@ export async function startWorker(
     connectionName: 'sluice-worker',
   });
   const metrics = createWorkerMetrics(config.SLUICE_RELEASE);
-  const embedder = createEmbedder(config);
+  const embedder = createEmbedder(config, {
+    ...embedderExtras(config, connection),
+    ...registerEmbeddingMetrics(metrics.registry),
+    onCacheError: (err: unknown) => logger.warn({ err }, 'embedding cache unavailable; embedding without it'),
+  });
   // An OpenAI-compatible embedder learns its vector length from its first answer (0 until then).
   const store = new ChromaStore({ url: config.CHROMA_URL, dimensions: embedder.dimensions || undefined });
   const documents = new DocumentQueue({ connection, prefix: config.SLUICE_PREFIX });

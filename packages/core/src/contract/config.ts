@@ -60,6 +60,30 @@ export const commonEnvShape = {
   EMBEDDINGS_MODEL: z.string().min(1).optional(),
   /** API key for `openai`; may be empty for local servers. */
   EMBEDDINGS_API_KEY: z.string().optional(),
+  /**
+   * The endpoint's requests per minute, enforced across all workers (a token bucket in Redis);
+   * with it, no worker sends faster than the fleet's share. @defaultValue none (not limited here)
+   */
+  EMBEDDINGS_RPM: int(1).optional(),
+  /** The endpoint's tokens per minute, enforced like `EMBEDDINGS_RPM`. @defaultValue none */
+  EMBEDDINGS_TPM: int(1).optional(),
+  /**
+   * Most texts in one embeddings request; concurrent jobs of a worker share requests up to it
+   * (OpenAI takes 2048; Hugging Face TEI 32 unless started with a larger `--max-client-batch-size`).
+   * @defaultValue 256
+   */
+  EMBEDDINGS_BATCH_SIZE: int(1).max(2048).default(256),
+  /** Most tokens (estimated) in one embeddings request. @defaultValue 100000 */
+  EMBEDDINGS_BATCH_TOKENS: int(1000).default(100_000),
+  /** Embeddings requests one worker keeps in flight at once. @defaultValue 4 */
+  EMBEDDINGS_CONCURRENCY: int(1).max(64).default(4),
+  /**
+   * Size bound of the embedding cache in Redis, in MiB: vectors by (model, dimensions, text), so
+   * the same text is not paid for twice. `0` turns it off. @defaultValue 0
+   */
+  EMBEDDINGS_CACHE_MB: int(0).default(0),
+  /** How long a cached vector is kept. @defaultValue 604800 (7 days) */
+  EMBEDDINGS_CACHE_TTL_S: int(60).default(604_800),
   /** Dimensions of the `hash` embedder. @defaultValue 384 */
   EMBEDDINGS_DIMENSIONS: int(8).max(8192).default(384),
   /** Characters per chunk. @defaultValue 1000 */
@@ -78,7 +102,7 @@ export const commonEnvShape = {
  */
 export const RUNTIME_DEFAULTS = {
   /** Jobs one worker process runs at once (`WORKER_CONCURRENCY`). */
-  concurrency: 4,
+  concurrency: 16,
   /** After SIGTERM, how long in-flight jobs may run before they are preempted (`DRAIN_TIMEOUT_MS`). */
   drainTimeoutMs: 20_000,
   /** After preemption, how long handlers get to reach their next safe point. */

@@ -11,10 +11,11 @@ export {
   createMetricsRegistry,
   createWorkerMetrics,
   registerAuditDrift,
+  registerEmbeddingMetrics,
   registerHttpMetrics,
   registerQueueDepth,
 } from './metrics.js';
-export type { WorkerMetrics } from './metrics.js';
+export type { EmbeddingMetricsHooks, WorkerMetrics } from './metrics.js';
 export { createHealthServer, runHealthChecks } from './health-server.js';
 export type { HealthCheck, HealthReport, HealthServerOptions } from './health-server.js';
 export { WorkerRuntime, runtimeOptionsFromConfig } from './worker-runtime.js';

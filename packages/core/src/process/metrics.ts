@@ -149,3 +149,59 @@ export function registerAuditDrift(
     for (const kind of DRIFT_KINDS) gauge.set({ collection, kind }, report[kind]);
   };
 }
+
+/** What {@link registerEmbeddingMetrics} records: the embedder's hooks (see `@sluice/ingest`'s createEmbedder). */
+export interface EmbeddingMetricsHooks {
+  /** One request to the embeddings endpoint, over. */
+  onRequest(event: { status: number | undefined; inputs: number; tokens: number; waitedMs: number }): void;
+  /** One lookup in the embedding cache. */
+  onCache(outcome: { hits: number; misses: number }): void;
+}
+
+/**
+ * The embeddings endpoint as this process uses it: `sluice_embedding_requests_total{status}`
+ * (`429` among them; `error` when no answer came), `sluice_embedding_tokens_total` and
+ * `sluice_embedding_inputs_total` (of answered requests: tokens per second is their rate),
+ * `sluice_embedding_rate_limit_wait_seconds_total` (time requests waited for the fleet's rate
+ * limit) and `sluice_embedding_cache_lookups_total{result}`.
+ */
+export function registerEmbeddingMetrics(registry: Registry): EmbeddingMetricsHooks {
+  const registers = [registry];
+  const requests = new Counter({
+    name: 'sluice_embedding_requests_total',
+    help: 'Requests to the embeddings endpoint, by HTTP status (error: no answer).',
+    labelNames: ['status'],
+    registers,
+  });
+  const tokens = new Counter({
+    name: 'sluice_embedding_tokens_total',
+    help: 'Tokens embedded (the endpoint’s count, else the estimate).',
+    registers,
+  });
+  const inputs = new Counter({ name: 'sluice_embedding_inputs_total', help: 'Texts embedded.', registers });
+  const waited = new Counter({
+    name: 'sluice_embedding_rate_limit_wait_seconds_total',
+    help: 'Time requests waited for the fleet-wide rate limit (EMBEDDINGS_RPM/TPM, 429 hold-offs).',
+    registers,
+  });
+  const cache = new Counter({
+    name: 'sluice_embedding_cache_lookups_total',
+    help: 'Texts looked up in the embedding cache, by result (hit, miss).',
+    labelNames: ['result'],
+    registers,
+  });
+  return {
+    onRequest(event) {
+      requests.inc({ status: event.status === undefined ? 'error' : String(event.status) });
+      if (event.waitedMs > 0) waited.inc(event.waitedMs / 1000);
+      if (event.status !== undefined && event.status < 300) {
+        tokens.inc(event.tokens);
+        inputs.inc(event.inputs);
+      }
+    },
+    onCache({ hits, misses }) {
+      if (hits > 0) cache.inc({ result: 'hit' }, hits);
+      if (misses > 0) cache.inc({ result: 'miss' }, misses);
+    },
+  };
+}

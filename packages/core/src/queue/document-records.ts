@@ -66,6 +66,12 @@ export function documentKeys(prefix: string) {
     uploadSweeping: (key: string) => `${base}:upload-sweeping:${key}`,
     /** One sweep at a time across the workers. */
     sweepLock: `${base}:upload-sweep-lock`,
+    /** The embeddings endpoint's rate limits, shared by the fleet: token buckets and a hold-off. */
+    embeddingLimits: `${base}:embedding-limits`,
+    /** A cached vector, by `CachingEmbedder`'s key (model, dimensions, text hash). */
+    embeddingCache: (key: string) => `${base}:embedding-cache:${key}`,
+    /** Sorted set of the cached vectors' keys by the time they were stored, to bound the cache. */
+    embeddingCacheIndex: `${base}:embedding-cache-index`,
     /** The lock of one document: the fencing token of the attempt that holds it. */
     lock: (collection: string, docId: string) =>
       // docIds may contain anything but control characters; encode them to keep keys printable.

@@ -13,6 +13,12 @@ export type {
   IngestRequest,
 } from './document-queue.js';
 export { DocumentLock, LeaseLostError } from './document-lock.js';
+export { RedisRateLimiter, RedisVectorCache, embedderExtras } from './embedding-limits.js';
+export type {
+  EmbeddingLimitsConfig,
+  RedisRateLimiterOptions,
+  RedisVectorCacheOptions,
+} from './embedding-limits.js';
 export type { AcquireResult, DocumentLease, DocumentLockOptions } from './document-lock.js';
 export {
   DELETED,
