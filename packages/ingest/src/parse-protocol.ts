@@ -1,61 +1,77 @@
-import { inspect } from 'node:util';
 import type { ErrorCode } from '@sluice/core';
 
-/** What the main thread sends a PDF parse thread: one document, its bytes transferred. */
-export interface PdfParseRequest {
-  /** Correlates the answers with this request. */
-  id: number;
-  /** The PDF's bytes; transferred, so the sender no longer owns them. */
-  data: ArrayBuffer;
+/** The formats a parse thread reads. */
+export const PARSE_KINDS = ['pdf', 'docx', 'html'] as const;
+
+/** One of {@link PARSE_KINDS}. */
+export type ParseKind = (typeof PARSE_KINDS)[number];
+
+/** Limits a parse thread enforces itself, beyond the pool's time and memory caps. */
+export interface ParseThreadLimits {
+  /** DOCX: the most the XML parts of the archive may inflate to, in bytes; past it, `TOO_LARGE`. */
+  maxUnzippedBytes: number;
 }
 
-/** The text of one page, as the thread extracted it. */
-export interface PdfPageText {
-  /** 1-based page number. */
-  page: number;
+/** What the main thread sends a parse thread: one document, its bytes transferred. */
+export interface ParseRequest {
+  /** Correlates the answers with this request. */
+  id: number;
+  /** Which parser reads the bytes. */
+  kind: ParseKind;
+  /** The document's bytes; transferred, so the sender no longer owns them. */
+  data: ArrayBuffer;
+  limits: ParseThreadLimits;
+}
+
+/** One piece of a parsed document: a PDF page, or the whole text of a DOCX or HTML page. */
+export interface ParsedSection {
   text: string;
+  /** 1-based page number (PDF only). */
+  page?: number;
+}
+
+/** What a successful parse returns. */
+export interface ParseOutput {
+  /** Page count (PDF only). */
+  pages?: number;
+  /**
+   * PDF: one section per page, in page order. DOCX and HTML: one section, the document as
+   * Markdown-style text (`#` headings, list items, one line per table row).
+   */
+  sections: ParsedSection[];
+  /** The page's title (HTML only, when it has one). */
+  title?: string;
 }
 
 /** The codes a parse thread may report; everything else is decided on the main thread. */
-export type PdfParseFailureCode = Extract<ErrorCode, 'INVALID_DOCUMENT' | 'ENCRYPTED_DOCUMENT'>;
+export type ParseFailureCode = Extract<
+  ErrorCode,
+  'INVALID_DOCUMENT' | 'ENCRYPTED_DOCUMENT' | 'TOO_LARGE' | 'UNSUPPORTED_TYPE'
+>;
 
 /**
- * What a PDF parse thread posts back. Only plain objects cross the thread boundary; errors
- * travel as `{ code, message }` and become a `SluiceError` on the main thread.
+ * What a parse thread posts back. Only plain objects cross the thread boundary; errors travel as
+ * `{ code, message }` and become a `SluiceError` on the main thread.
  */
-export type PdfParseMessage =
-  /** The thread has loaded pdf-parse and takes requests. */
+export type ParseMessage =
+  /** The thread has started and takes requests. */
   | { type: 'ready' }
-  /** A page was extracted; doubles as a sign of life while a long document is parsed. */
+  /** The parser's modules are loaded and the parse itself begins: the memory guard measures from here. */
+  | { type: 'loaded'; id: number }
+  /** A PDF page was extracted; doubles as a sign of life while a long document is parsed. */
   | { type: 'page'; id: number; page: number; pages: number }
-  /** The document was parsed; `pages` is its page count, `texts` one entry per page, in order. */
-  | { type: 'done'; id: number; pages: number; texts: PdfPageText[] }
-  /** pdf.js refused the document. */
-  | { type: 'failed'; id: number; code: PdfParseFailureCode; message: string };
+  /** The document was parsed. */
+  | ({ type: 'done'; id: number } & ParseOutput)
+  /** The parser refused the document. */
+  | { type: 'failed'; id: number; code: ParseFailureCode; message: string };
 
-/**
- * Maps anything pdf-parse or pdf.js throws to a Sluice code. pdf.js errors are classes of its
- * own bundle (and are rebuilt when they cross pdf.js's internal worker boundary), so they are
- * told apart by `name`, never by `instanceof`. A password request is `ENCRYPTED_DOCUMENT`; every
- * other failure of the parse (`InvalidPDFException`, `UnknownErrorException`, `FormatError`, a
- * stack overflow on deeply nested objects, …) is `INVALID_DOCUMENT`. The message keeps the
- * original name and message.
- */
-export function classifyPdfError(err: unknown): { code: PdfParseFailureCode; message: string } {
-  const { name, message } = describe(err);
-  if (name === 'PasswordException') {
-    return { code: 'ENCRYPTED_DOCUMENT', message: `the PDF needs a password to open (${name}: ${message})` };
-  }
-  return { code: 'INVALID_DOCUMENT', message: `the PDF could not be read (${name}: ${message})` };
-}
+/** A failure a parser raises on purpose inside the thread, with its code. */
+export class ParseFailure extends Error {
+  override readonly name = 'ParseFailure';
+  readonly code: ParseFailureCode;
 
-function describe(err: unknown): { name: string; message: string } {
-  if (typeof err === 'object' && err !== null) {
-    const { name, message } = err as { name?: unknown; message?: unknown };
-    return {
-      name: typeof name === 'string' && name !== '' ? name : 'Error',
-      message: typeof message === 'string' ? message : inspect(err, { depth: 1, breakLength: Infinity }),
-    };
+  constructor(code: ParseFailureCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
   }
-  return { name: typeof err, message: String(err) };
 }
