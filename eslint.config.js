@@ -6,7 +6,16 @@ import tseslint from 'typescript-eslint';
 /** Packages by what they are; the layer rules below forbid them where they do not belong. */
 const SERVER = ['fastify', '@fastify/*', 'fastify-*', '@bull-board/*', 'prom-client', 'pino'];
 const QUEUE = ['bullmq', 'ioredis'];
-const STORE = ['chromadb', 'pdf-parse', '@langchain/*'];
+const STORE = [
+  'chromadb',
+  'pdf-parse',
+  'mammoth',
+  'yauzl',
+  'linkedom',
+  '@mozilla/readability',
+  'encoding-sniffer',
+  '@langchain/*',
+];
 const CLI = ['commander', 'cli-progress', 'tinyglobby'];
 
 export default tseslint.config(

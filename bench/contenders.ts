@@ -22,7 +22,7 @@ import { Document } from '@langchain/core/documents';
 import { index } from '@langchain/core/indexing';
 import type { Collection } from 'chromadb';
 import { chromaClient, createBenchCollection } from './chroma-audit.js';
-import { benchEmbedder, closeBenchPdfPool, loadAndSplit, type BenchDocument } from './corpus.js';
+import { benchEmbedder, closeBenchParsePool, loadAndSplit, type BenchDocument } from './corpus.js';
 import { HashEmbeddings } from './hash-embeddings.js';
 
 /** One record, ready to write. */
@@ -194,5 +194,5 @@ export async function runContenderPhases(
 export async function runContenderProcess(specPath: string): Promise<void> {
   const spec = JSON.parse(await readFile(specPath, 'utf8')) as ContenderSpec;
   await runContenderPhases(spec, (result) => console.log(JSON.stringify(result)));
-  await closeBenchPdfPool();
+  await closeBenchParsePool();
 }

@@ -9,7 +9,7 @@ import { SluiceError, type IngestDocumentPayload } from '@sluice/core';
 import {
   HashEmbedder,
   DocumentPlanner,
-  PdfParsePool,
+  ParsePool,
   loadPdf,
   loadText,
   splitDocument,
@@ -122,16 +122,16 @@ export function sample<T>(docs: readonly T[], stride: number): T[] {
 /** Loads and splits one document exactly as Sluice's pipeline does (tutorial and LangChain use this). */
 export async function loadAndSplit(doc: BenchDocument): Promise<Chunk[]> {
   const bytes = await readFile(doc.path);
-  const loaded = doc.type === 'pdf' ? await loadPdf(benchPdfPool, bytes) : loadText(bytes, 'markdown');
+  const loaded = doc.type === 'pdf' ? await loadPdf(benchParsePool, bytes) : loadText(bytes, 'markdown');
   return splitDocument(loaded, SPLIT);
 }
 
-/** The PDF parse threads of a benchmark process; {@link closeBenchPdfPool} ends them. */
-export const benchPdfPool = new PdfParsePool();
+/** The parse threads of a benchmark process; {@link closeBenchParsePool} ends them. */
+export const benchParsePool = new ParsePool();
 
 /** Ends the benchmark's PDF parse threads, so that the process can exit. */
-export async function closeBenchPdfPool(): Promise<void> {
-  await benchPdfPool.close();
+export async function closeBenchParsePool(): Promise<void> {
+  await benchParsePool.close();
 }
 
 /** A corpus with the chunks Sluice would write for each document. */
@@ -153,7 +153,7 @@ export interface PlannedCorpus {
 export async function planCorpus(docs: readonly BenchDocument[], storageDir: string): Promise<PlannedCorpus> {
   const pipeline = new DocumentPlanner({
     embedder: benchEmbedder(),
-    pdfPool: benchPdfPool,
+    parsePool: benchParsePool,
     uploads: new DirectoryUploadStore(storageDir),
     split: SPLIT,
   });

@@ -53,8 +53,8 @@ import { chromaClient, dropCollection } from './chroma-audit.js';
 import {
   SPLIT,
   benchEmbedder,
-  benchPdfPool,
-  closeBenchPdfPool,
+  benchParsePool,
+  closeBenchParsePool,
   listCorpus,
   planCorpus,
   type BenchDocument,
@@ -255,7 +255,7 @@ async function stageCosts(docs: readonly BenchDocument[]): Promise<{ chunks: num
     const bytes = await watch.time('read file', () => readFile(doc.path));
     await watch.time('content hash (sha256)', async () => contentHash(bytes));
     const loaded = await watch.time(`parse ${doc.type}`, async () =>
-      doc.type === 'pdf' ? loadPdf(benchPdfPool, bytes) : loadText(bytes, 'markdown'),
+      doc.type === 'pdf' ? loadPdf(benchParsePool, bytes) : loadText(bytes, 'markdown'),
     );
     const split = await watch.time(`split ${doc.type}`, () => splitDocument(loaded, SPLIT));
     await watch.time('chunk IDs', async () => {
@@ -355,7 +355,7 @@ async function workerRun(
   const planner = new TimedPlanner(
     new DocumentPlanner({
       embedder,
-      pdfPool: benchPdfPool,
+      parsePool: benchParsePool,
       uploads: new DirectoryUploadStore(storageDir),
       split: SPLIT,
     }),
@@ -600,7 +600,7 @@ export async function runProfile(options: ProfileOptions): Promise<Record<string
     if (options.write) log(`  written to ${await writeResult('profile', result)}`);
     return result;
   } finally {
-    await closeBenchPdfPool();
+    await closeBenchParsePool();
     await redis?.stop();
     await chroma?.stop();
     await rm(dir, { recursive: true, force: true });

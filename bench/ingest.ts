@@ -32,7 +32,7 @@ import {
 import {
   SPLIT,
   benchEmbedder,
-  closeBenchPdfPool,
+  closeBenchParsePool,
   listCorpus,
   planCorpus,
   sample,
@@ -681,7 +681,7 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
     if (options.write) log(`  written to ${await writeResult('ingest', result)}`);
     return result;
   } finally {
-    await closeBenchPdfPool();
+    await closeBenchParsePool();
     await redis?.stop();
     await chroma?.stop();
     await rm(tmp, { recursive: true, force: true });

@@ -38,8 +38,22 @@ async function packagesLoaded(script: string): Promise<string[]> {
   return JSON.parse(stdout.trim().split('\n').pop() ?? '[]') as string[];
 }
 
-/** What no light entry point may load: servers, the queue, the logger, the store, the parser. */
-const HEAVY = ['fastify', 'prom-client', 'bullmq', 'ioredis', 'pino', 'chromadb', 'pdf-parse', 'pdfjs-dist'];
+/** What no light entry point may load: servers, the queue, the logger, the store, the parsers, S3. */
+const HEAVY = [
+  'fastify',
+  'prom-client',
+  'bullmq',
+  'ioredis',
+  'pino',
+  'chromadb',
+  'pdf-parse',
+  'pdfjs-dist',
+  'mammoth',
+  'yauzl',
+  'linkedom',
+  '@mozilla/readability',
+  '@aws-sdk/client-s3',
+];
 
 describe('entry points load only what their callers need', () => {
   it('@sluice/sdk (the HTTP client, used for real) loads none of the server, queue, parser or store', async () => {

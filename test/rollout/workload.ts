@@ -3,7 +3,7 @@ import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SluiceError, parseEnv, workerEnvSchema } from '@sluice/core';
 import { type DocumentQueue, type IngestRequest } from '@sluice/core/queue';
-import { DocumentPlanner, PdfParsePool, chunkId, createEmbedder, ordinalsAmongEqual } from '@sluice/ingest';
+import { DocumentPlanner, ParsePool, chunkId, createEmbedder, ordinalsAmongEqual } from '@sluice/ingest';
 import { DirectoryUploadStore } from '@sluice/storage';
 import { corpusDir, stageFile } from '../support/documents.js';
 import type { ExpectedDocument } from './evidence.js';
@@ -100,22 +100,22 @@ export class ExpectedChunks {
   /** Chunk texts by pipeline fingerprint and content, shared by every scenario of a run. */
   static readonly #texts = new Map<string, Promise<string[]>>();
   /** The PDF parse threads of every planner of a run; {@link ExpectedChunks.close} ends them. */
-  static readonly #pdfPool = new PdfParsePool();
+  static readonly #parsePool = new ParsePool();
   readonly #planner: DocumentPlanner;
 
   /** Ends the PDF parse threads (at the end of a run). */
   static async close(): Promise<void> {
-    await ExpectedChunks.#pdfPool.close();
+    await ExpectedChunks.#parsePool.close();
   }
 
   constructor(storageDir: string, workerEnv: Readonly<Record<string, string>>) {
     const config = parseEnv(workerEnvSchema, { ...workerEnv, STORAGE_DIR: storageDir });
     this.#planner = new DocumentPlanner({
       embedder: createEmbedder(config),
-      pdfPool: ExpectedChunks.#pdfPool,
+      parsePool: ExpectedChunks.#parsePool,
       uploads: new DirectoryUploadStore(storageDir),
       split: { chunkSize: config.CHUNK_SIZE, chunkOverlap: config.CHUNK_OVERLAP },
-      pdf: { timeoutMs: config.PARSE_TIMEOUT_MS, maxMemoryMb: config.PARSE_MAX_MEMORY_MB },
+      parse: { timeoutMs: config.PARSE_TIMEOUT_MS, maxMemoryMb: config.PARSE_MAX_MEMORY_MB },
     });
   }
 

@@ -108,7 +108,7 @@ describe('SluiceClient in Redis mode, with a real worker', () => {
       ],
       [() => sluice.ingest({ collection: docs, file: MARKDOWN, docId: '' }), 'INVALID_REQUEST', 'docId'],
       [
-        () => sluice.ingest({ collection: docs, file: corpusPath('README.md'), fileName: 'a.docx' }),
+        () => sluice.ingest({ collection: docs, file: corpusPath('README.md'), fileName: 'a.xlsx' }),
         'UNSUPPORTED_TYPE',
         'file',
       ],

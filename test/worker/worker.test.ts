@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { type JobStatus } from '@sluice/core';
 import { DocumentQueue, createRedisConnection, type IngestRequest } from '@sluice/core/queue';
-import { ChromaStore, DocumentPlanner, HashEmbedder, PdfParsePool } from '@sluice/ingest';
+import { ChromaStore, DocumentPlanner, HashEmbedder, ParsePool } from '@sluice/ingest';
 import { DirectoryUploadStore } from '@sluice/storage';
 import { corpusPath, stageFile } from '../support/documents.js';
 import { HOSTILE_PDFS } from '../support/hostile-pdfs.js';
@@ -43,12 +43,12 @@ async function chunksOf(collection: string, docId: string) {
   return got.ids.map((id, i) => ({ id, metadata: got.metadatas[i] ?? {} }));
 }
 
-const pdfPool = new PdfParsePool();
-afterAll(() => pdfPool.close());
+const parsePool = new ParsePool();
+afterAll(() => parsePool.close());
 const expectedPipeline = (storageDir: string) =>
   new DocumentPlanner({
     embedder: new HashEmbedder(),
-    pdfPool,
+    parsePool,
     uploads: new DirectoryUploadStore(storageDir),
     split: { chunkSize: 1000, chunkOverlap: 200 },
   });

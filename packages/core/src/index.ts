@@ -54,12 +54,16 @@ export {
 } from './contract/collection-name.js';
 export {
   DOCUMENT_TYPES,
+  DOCUMENT_TYPE_NAMES,
   MEDIA_TYPES,
   SUPPORTED_EXTENSIONS,
+  SUPPORTED_TYPES_DESCRIPTION,
+  TEXT_DOCUMENT_TYPES,
   TYPE_BY_EXTENSION,
+  isTextDocumentType,
   typeFromFileName,
 } from './contract/document-types.js';
-export type { DocumentType, SupportedExtension } from './contract/document-types.js';
+export type { DocumentType, SupportedExtension, TextDocumentType } from './contract/document-types.js';
 export {
   INGEST_QUEUE,
   MAX_INLINE_TEXT_BYTES,

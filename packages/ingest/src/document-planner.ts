@@ -6,8 +6,11 @@ import {
 } from '@sluice/core';
 import { planChunks, type DocumentPlan } from './chunk-plan.js';
 import { detectDocumentType } from './document-type.js';
-import { loadPdf, type PdfLoadOptions } from './pdf-loader.js';
-import type { PdfParsePool } from './pdf-parse-pool.js';
+import { loadDocx } from './docx-loader.js';
+import { loadHtml } from './html-loader.js';
+import type { ParseLoadOptions } from './parse-options.js';
+import type { ParsePool } from './parse-pool.js';
+import { loadPdf } from './pdf-loader.js';
 import { splitDocument, splitterSettings, type SplitOptions } from './splitter.js';
 import { loadText } from './text-loader.js';
 import type { Embedder, LoadedDocument } from './types.js';
@@ -21,18 +24,21 @@ export interface UploadReader {
   read(key: string, signal?: AbortSignal): Promise<Uint8Array>;
 }
 
+/** The limits of every parse (PDF, DOCX, HTML). */
+type ParseLimits = Pick<ParseLoadOptions, 'timeoutMs' | 'maxMemoryMb' | 'maxUnzippedMb'>;
+
 /** Options for {@link DocumentPlanner}. */
 export interface DocumentPlannerOptions {
   /** The embedder the chunks are for: its `id` is part of the pipeline fingerprint. */
   embedder: Pick<Embedder, 'id'>;
-  /** The threads PDFs are parsed in; the planner's owner creates and closes it. */
-  pdfPool: PdfParsePool;
+  /** The threads documents (PDF, DOCX, HTML) are parsed in; the planner's owner creates and closes it. */
+  parsePool: ParsePool;
   /** Where uploaded files are read from (a directory or object storage: `@sluice/storage`). */
   uploads: UploadReader;
   /** Splitter settings; part of the pipeline fingerprint. */
   split?: SplitOptions;
-  /** PDF parse limits. */
-  pdf?: Pick<PdfLoadOptions, 'timeoutMs' | 'maxMemoryMb'>;
+  /** Parse limits (time, memory, unzipped size) for every format. */
+  parse?: ParseLimits;
 }
 
 /** What {@link IngestPipeline} needs from a planner; {@link DocumentPlanner} is the real one. */
@@ -58,9 +64,13 @@ export class DocumentPlanner implements Planner {
   readonly fingerprint: string;
   readonly embedderId: string;
   readonly #o: DocumentPlannerOptions;
+  readonly #pool: ParsePool;
+  readonly #limits: ParseLimits;
 
   constructor(options: DocumentPlannerOptions) {
     this.#o = options;
+    this.#pool = options.parsePool;
+    this.#limits = { ...options.parse };
     this.embedderId = options.embedder.id;
     this.fingerprint = pipelineFingerprint({
       ...splitterSettings(options.split),
@@ -85,14 +95,23 @@ export class DocumentPlanner implements Planner {
       });
     }
     const type = payload.type ?? detectDocumentType(bytes, payload.source);
-    const doc: LoadedDocument =
-      type === 'pdf'
-        ? await loadPdf(this.#o.pdfPool, bytes, {
-            ...this.#o.pdf,
-            ...(signal ? { signal } : {}),
-            ...(onPage ? { onPage } : {}),
-          })
-        : loadText(bytes, type);
+    const parse: ParseLoadOptions = { ...this.#limits, ...(signal ? { signal } : {}) };
+    let doc: LoadedDocument;
+    switch (type) {
+      case 'pdf':
+        doc = await loadPdf(this.#pool, bytes, { ...parse, ...(onPage ? { onPage } : {}) });
+        break;
+      case 'docx':
+        doc = await loadDocx(this.#pool, bytes, parse);
+        break;
+      case 'html':
+        doc = await loadHtml(this.#pool, bytes, parse);
+        break;
+      case 'markdown':
+      case 'text':
+        doc = loadText(bytes, type);
+        break;
+    }
     const chunks = await splitDocument(doc, this.#o.split);
     if (chunks.length === 0) throw new SluiceError('NO_TEXT', 'the document has no text to index');
     return {

@@ -1,14 +1,18 @@
 /**
- * `@sluice/ingest`: the ingestion library. Loaders (PDF in memory-capped threads, text,
- * Markdown), splitting, embedders, chunk IDs and plans, the pipeline over the {@link ChunkStore}
+ * `@sluice/ingest`: the ingestion library. Loaders (PDF, DOCX and HTML in memory-capped threads,
+ * text, Markdown), splitting, embedders, chunk IDs and plans, the pipeline over the {@link ChunkStore}
  * and {@link Embedder} seams, and the Chroma store. No queue, no HTTP server.
  */
 export type { Chunk, DocumentSection, Embedder, LoadedDocument } from './types.js';
 export { detectDocumentType } from './document-type.js';
 export { loadPdf } from './pdf-loader.js';
 export type { PdfLoadOptions } from './pdf-loader.js';
-export { PdfParsePool } from './pdf-parse-pool.js';
-export type { PdfParsePoolOptions } from './pdf-parse-pool.js';
+export { loadDocx } from './docx-loader.js';
+export { loadHtml } from './html-loader.js';
+export type { ParseLoadOptions } from './parse-options.js';
+export { ParsePool } from './parse-pool.js';
+export type { ParseInput, ParseJobOptions, ParsePoolOptions } from './parse-pool.js';
+export type { ParseKind, ParseOutput } from './parse-protocol.js';
 export { loadText } from './text-loader.js';
 export { splitDocument, splitterSettings } from './splitter.js';
 export type { SplitOptions } from './splitter.js';

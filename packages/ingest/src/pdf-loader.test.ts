@@ -4,7 +4,7 @@ import { SluiceError } from '@sluice/core';
 import type { ErrorCode } from '@sluice/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadPdf } from './pdf-loader.js';
-import { PdfParsePool } from './pdf-parse-pool.js';
+import { ParsePool } from './parse-pool.js';
 import { HOSTILE_PDFS } from '../../../test/support/hostile-pdfs.js';
 
 const corpus = new URL('../../../test/corpus/', import.meta.url);
@@ -12,7 +12,7 @@ const good = new URL('pdf/good/', corpus);
 const hostile = new URL('pdf/hostile/', corpus);
 const read = (dir: URL, file: string): Buffer => readFileSync(new URL(file, dir));
 
-const pool = new PdfParsePool();
+const pool = new ParsePool();
 afterAll(() => pool.close());
 
 /**

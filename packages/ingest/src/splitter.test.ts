@@ -2,7 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { SluiceError } from '@sluice/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadPdf } from './pdf-loader.js';
-import { PdfParsePool } from './pdf-parse-pool.js';
+import { ParsePool } from './parse-pool.js';
 import { resolveSplitOptions, splitDocument, splitterSettings } from './splitter.js';
 import { loadText } from './text-loader.js';
 import type { Chunk, LoadedDocument } from './types.js';
@@ -11,7 +11,7 @@ const corpus = new URL('../../../test/corpus/', import.meta.url);
 const docsDir = new URL('markdown/en/docs/', corpus);
 const options = { chunkSize: 500, chunkOverlap: 50 };
 
-const pool = new PdfParsePool();
+const pool = new ParsePool();
 afterAll(() => pool.close());
 
 function markdownFile(path: string): { raw: string; doc: LoadedDocument } {

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { RecursiveCharacterTextSplitter } from '@langchain/textsplitters';
-import { SluiceError } from '@sluice/core';
+import { SluiceError, type DocumentType } from '@sluice/core';
 import { MarkdownHeadings } from './markdown-headings.js';
 import type { Chunk, LoadedDocument } from './types.js';
 
@@ -32,6 +32,9 @@ export function resolveSplitOptions(options: SplitOptions = {}): ResolvedSplitOp
   }
   return { chunkSize, chunkOverlap };
 }
+
+/** The types split with LangChain's Markdown separators, and given heading paths. */
+const SPLIT_AS_MARKDOWN: ReadonlySet<DocumentType> = new Set(['markdown', 'docx', 'html']);
 
 const LIBRARY = '@langchain/textsplitters';
 const libraryVersion = (createRequire(import.meta.url)(`${LIBRARY}/package.json`) as { version: string })
@@ -67,19 +70,23 @@ export function splitterSettings(options: SplitOptions = {}): Record<string, str
  *   which the chunk's first and last characters stand;
  * - Markdown chunks carry `headingPath`, the ATX headings in effect at `lineStart` joined with
  *   `' > '` (absent before the first heading);
+ * - DOCX and HTML, which their loaders turn into Markdown-style text, are split by the same
+ *   Markdown rules and carry `headingPath` the same way, but no lines (the text is the loader's,
+ *   not the file's);
  * - the same document and options always give the same chunks.
  */
 export async function splitDocument(doc: LoadedDocument, options: SplitOptions = {}): Promise<Chunk[]> {
   const settings = resolveSplitOptions(options);
-  const splitter =
-    doc.type === 'markdown'
-      ? RecursiveCharacterTextSplitter.fromLanguage('markdown', settings)
-      : new RecursiveCharacterTextSplitter(settings);
+  const markdown = SPLIT_AS_MARKDOWN.has(doc.type);
+  const splitter = markdown
+    ? RecursiveCharacterTextSplitter.fromLanguage('markdown', settings)
+    : new RecursiveCharacterTextSplitter(settings);
   const chunks: Chunk[] = [];
   for (const section of doc.sections) {
     const pieces = await splitter.splitText(section.text);
     const lines = doc.type === 'pdf' ? undefined : lineStarts(section.text);
-    const headings = doc.type === 'markdown' ? new MarkdownHeadings(section.text) : undefined;
+    const headings = markdown ? new MarkdownHeadings(section.text) : undefined;
+    const keepLines = doc.type === 'markdown' || doc.type === 'text';
     let previous = { start: 0, end: 0 };
     for (const text of pieces) {
       if (!/\S/u.test(text)) continue;
@@ -88,9 +95,12 @@ export async function splitDocument(doc: LoadedDocument, options: SplitOptions =
       if (lines) {
         const start = locate(section.text, text, previous, settings.chunkOverlap);
         previous = { start, end: start + text.length };
-        chunk.lineStart = lineAt(lines, start);
-        chunk.lineEnd = lineAt(lines, start + text.length - 1);
-        const headingPath = headings?.at(chunk.lineStart);
+        const lineStart = lineAt(lines, start);
+        if (keepLines) {
+          chunk.lineStart = lineStart;
+          chunk.lineEnd = lineAt(lines, start + text.length - 1);
+        }
+        const headingPath = headings?.at(lineStart);
         if (headingPath) chunk.headingPath = headingPath;
       }
       chunks.push(chunk);

@@ -1,6 +1,9 @@
 import type { DocumentType } from '@sluice/core';
 
-/** A piece of a loaded document that the splitter works on: one PDF page, or a whole text file. */
+/**
+ * A piece of a loaded document that the splitter works on: one PDF page, or a whole text,
+ * Markdown, DOCX or HTML document (DOCX and HTML as Markdown-style text).
+ */
 export interface DocumentSection {
   /** The section's text. */
   text: string;
@@ -14,6 +17,8 @@ export interface LoadedDocument {
   /** Page count (PDF only). */
   pages?: number;
   sections: DocumentSection[];
+  /** The page's title (HTML, when it has one); also the first heading of its text. */
+  title?: string;
 }
 
 /** One chunk, ready for its ID and embedding. */
@@ -24,10 +29,13 @@ export interface Chunk {
   index: number;
   /** 1-based page (PDF). */
   page?: number;
-  /** 1-based first and last line of the chunk in its section (text and Markdown). */
+  /**
+   * 1-based first and last line of the chunk in its section (text and Markdown; not DOCX and
+   * HTML, whose text is made by the loader and has no lines of its own).
+   */
   lineStart?: number;
   lineEnd?: number;
-  /** Markdown heading path, e.g. `Concepts > Pods > Pod lifecycle`. */
+  /** Heading path (Markdown, DOCX, HTML), e.g. `Concepts > Pods > Pod lifecycle`. */
   headingPath?: string;
 }
 

@@ -1,8 +1,10 @@
 import { stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import {
-  SUPPORTED_EXTENSIONS,
+  DOCUMENT_TYPE_NAMES,
+  SUPPORTED_TYPES_DESCRIPTION,
   SluiceError,
+  isTextDocumentType,
   collectionSchema,
   docIdSchema,
   metadataSchema,
@@ -31,7 +33,7 @@ export type DocumentContent =
       bytes?: never;
     }
   | {
-      /** The document's bytes (a PDF, or UTF-8 text). */
+      /** The document's bytes (a PDF, a DOCX, an HTML page in any encoding, or UTF-8 text). */
       bytes: Uint8Array;
       file?: never;
       text?: never;
@@ -48,8 +50,9 @@ export type IngestOptions = DocumentContent & {
    */
   docId?: string;
   /**
-   * The name shown as `source` in query matches. Its extension decides the type (`.pdf`, `.md`,
-   * `.markdown`, `.txt`, `.text`); any other extension is rejected with `UNSUPPORTED_TYPE`.
+   * The name shown as `source` in query matches. Its extension decides the type (one of
+   * `SUPPORTED_EXTENSIONS`: `.pdf`, `.docx`, `.html`, `.htm`, `.md`, `.markdown`, `.txt`, `.text`);
+   * any other extension is rejected with `UNSUPPORTED_TYPE`.
    * @defaultValue the file's base name; for `text` and `bytes`, none (plain text, or a PDF when the bytes are one)
    */
   fileName?: string;
@@ -86,7 +89,7 @@ export function typeFromName(name: string): DocumentType | undefined {
   if (type !== undefined) return type;
   throw new SluiceError(
     'UNSUPPORTED_TYPE',
-    `unsupported file type "${extension}" (${name}): Sluice ingests ${SUPPORTED_EXTENSIONS.join(' ')}`,
+    `unsupported file type "${extension}" (${name}): Sluice ingests ${SUPPORTED_TYPES_DESCRIPTION}`,
     { details: { field: 'file', extension } },
   );
 }
@@ -127,8 +130,11 @@ export async function resolveDocument(input: IngestOptions): Promise<ResolvedDoc
   }
 
   const type = name === undefined ? undefined : typeFromName(name);
-  if (content.kind === 'text' && type === 'pdf') {
-    throw invalidRequest('fileName', 'text cannot be a PDF: pass the PDF as file or bytes');
+  if (content.kind === 'text' && type !== undefined && !isTextDocumentType(type)) {
+    throw invalidRequest(
+      'fileName',
+      `text cannot be a ${DOCUMENT_TYPE_NAMES[type]}: pass the ${DOCUMENT_TYPE_NAMES[type]} as file or bytes`,
+    );
   }
   if (input.docId === undefined && name === undefined) {
     throw invalidRequest('docId', 'docId is required for text and bytes without a fileName');

@@ -6,6 +6,7 @@ import {
   auditReportSchema,
   codeForStatus,
   deleteAcceptedSchema,
+  isTextDocumentType,
   documentListSchema,
   errorBodySchema,
   ingestAcceptedSchema,
@@ -74,7 +75,7 @@ export class HttpTransport implements SluiceTransport {
       const body: IngestTextBody = {
         docId: doc.docId,
         text: content.text,
-        ...(doc.type === 'markdown' || doc.type === 'text' ? { type: doc.type } : {}),
+        ...(isTextDocumentType(doc.type) ? { type: doc.type } : {}),
         metadata: doc.metadata,
       };
       return this.#request(

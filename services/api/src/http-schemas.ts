@@ -1,4 +1,5 @@
 import {
+  SUPPORTED_TYPES_DESCRIPTION,
   auditBodySchema,
   auditReportSchema,
   collectionSchema,
@@ -79,7 +80,7 @@ export const readinessReport = z
  */
 export const uploadForm = z
   .object({
-    file: z.string().meta({ format: 'binary', description: 'The document: PDF, Markdown or UTF-8 text.' }),
+    file: z.string().meta({ format: 'binary', description: `The document: ${SUPPORTED_TYPES_DESCRIPTION}.` }),
     docId: docIdSchema.optional().meta({ description: 'The document ID. Default: the file name.' }),
     metadata: z
       .string()

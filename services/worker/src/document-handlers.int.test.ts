@@ -16,7 +16,7 @@ import {
   DocumentPlanner,
   HashEmbedder,
   IngestPipeline,
-  PdfParsePool,
+  ParsePool,
   auditCollection,
   type Embedder,
   type SplitOptions,
@@ -40,8 +40,8 @@ import { sweepUploads } from './upload-sweeper.js';
 const redisUrl = inject('redisUrl');
 const chromaUrl = inject('chromaUrl');
 const logger = createLogger({ name: 'test', level: 'silent' });
-const pdfPool = new PdfParsePool();
-afterAll(() => pdfPool.close());
+const parsePool = new ParsePool();
+afterAll(() => parsePool.close());
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()?.();
@@ -120,7 +120,7 @@ function setup(chroma = chromaUrl) {
   });
   const storage = async () => (storageDir ||= await mkdtemp(join(tmpdir(), 'sluice-storage-')));
   const plannerFor = async (embedder: Embedder, split = SPLIT) =>
-    new DocumentPlanner({ embedder, pdfPool, uploads: new DirectoryUploadStore(await storage()), split });
+    new DocumentPlanner({ embedder, parsePool, uploads: new DirectoryUploadStore(await storage()), split });
   const pipelineFor = async (embedder: Embedder, options: WorkerOptions = {}) =>
     new IngestPipeline({
       planner: await plannerFor(embedder, options.split),

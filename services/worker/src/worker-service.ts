@@ -15,7 +15,7 @@ import {
   createRedisConnection,
   embedderExtras,
 } from '@sluice/core/queue';
-import { ChromaStore, DocumentPlanner, IngestPipeline, PdfParsePool, createEmbedder } from '@sluice/ingest';
+import { ChromaStore, DocumentPlanner, IngestPipeline, ParsePool, createEmbedder } from '@sluice/ingest';
 import { createUploadStore } from '@sluice/storage';
 import { registerDocumentHandlers } from './document-handlers.js';
 import { sweepUploads } from './upload-sweeper.js';
@@ -59,14 +59,14 @@ export async function startWorker(
   // An OpenAI-compatible embedder learns its vector length from its first answer (0 until then).
   const store = new ChromaStore({ url: config.CHROMA_URL, dimensions: embedder.dimensions || undefined });
   const documents = new DocumentQueue({ connection, prefix: config.SLUICE_PREFIX });
-  const pdfPool = new PdfParsePool();
+  const parsePool = new ParsePool();
   const uploads = createUploadStore(config);
   const planner = new DocumentPlanner({
     embedder,
-    pdfPool,
+    parsePool,
     uploads,
     split: { chunkSize: config.CHUNK_SIZE, chunkOverlap: config.CHUNK_OVERLAP },
-    pdf: { timeoutMs: config.PARSE_TIMEOUT_MS, maxMemoryMb: config.PARSE_MAX_MEMORY_MB },
+    parse: { timeoutMs: config.PARSE_TIMEOUT_MS, maxMemoryMb: config.PARSE_MAX_MEMORY_MB },
   });
   const pipeline = new IngestPipeline({ planner, store, embedder });
   const runtime = new WorkerRuntime({
@@ -117,7 +117,7 @@ export async function startWorker(
       clearTimeout(firstSweep);
       clearInterval(sweeps);
       await documents.close();
-      await pdfPool.close();
+      await parsePool.close();
     },
   });
 }

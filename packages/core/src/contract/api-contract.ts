@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TEXT_DOCUMENT_TYPES } from './document-types.js';
 import { ERROR_CODES, type ErrorCode } from './errors.js';
 import {
   MAX_INLINE_TEXT_BYTES,
@@ -33,7 +34,7 @@ export const ingestTextBodySchema = z.object({
       `at most ${MAX_INLINE_TEXT_BYTES} bytes; upload larger documents as a file`,
     ),
   /** `text` (default) or `markdown`. */
-  type: documentTypeSchema.exclude(['pdf']).optional(),
+  type: documentTypeSchema.extract(TEXT_DOCUMENT_TYPES).optional(),
   metadata: metadataSchema.optional(),
 });
 

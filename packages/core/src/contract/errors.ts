@@ -1,3 +1,5 @@
+import { SUPPORTED_TYPES_DESCRIPTION } from './document-types.js';
+
 /**
  * Every failure a caller must tell apart has one code here. The table is the single place that
  * says what a code means, whether it is worth retrying and which HTTP status it maps to. Where
@@ -21,7 +23,11 @@ export const ERROR_CODES = {
     status: 404,
     description: 'the thing asked for does not exist (finished jobs are kept a week)',
   },
-  TOO_LARGE: { retryable: false, status: 413, description: 'the upload is larger than MAX_UPLOAD_BYTES' },
+  TOO_LARGE: {
+    retryable: false,
+    status: 413,
+    description: 'the upload is larger than MAX_UPLOAD_BYTES, or a DOCX inflates past its unzipped-size cap',
+  },
   RATE_LIMITED: {
     retryable: true,
     status: 429,
@@ -31,18 +37,22 @@ export const ERROR_CODES = {
   UNSUPPORTED_TYPE: {
     retryable: false,
     status: 415,
-    description: 'the bytes are not of a type Sluice ingests (PDF, Markdown, UTF-8 text)',
+    description: `the bytes are not of a type Sluice ingests: ${SUPPORTED_TYPES_DESCRIPTION}`,
   },
   INVALID_DOCUMENT: {
     retryable: false,
     status: 422,
-    description: 'corrupt, truncated or mistyped bytes (a PDF that is not one), or an empty PDF',
+    description: 'corrupt, truncated or mistyped bytes (a PDF or DOCX that is not one), or an empty PDF',
   },
-  ENCRYPTED_DOCUMENT: { retryable: false, status: 422, description: 'the document needs a password to open' },
+  ENCRYPTED_DOCUMENT: {
+    retryable: false,
+    status: 422,
+    description: 'the document needs a password to open (an encrypted PDF or DOCX)',
+  },
   NO_TEXT: {
     retryable: false,
     status: 422,
-    description: 'the document has no extractable text (image-only PDF, empty file)',
+    description: 'the document has no extractable text (image-only PDF, empty file, empty DOCX or page)',
   },
   PARSE_TIMEOUT: {
     retryable: false,

@@ -1,5 +1,6 @@
 import {
   MAX_INLINE_TEXT_BYTES,
+  SUPPORTED_TYPES_DESCRIPTION,
   SluiceError,
   contentHash,
   docIdSchema,
@@ -64,7 +65,7 @@ export const documentRoutes: FastifyPluginAsyncZod<DocumentRoutesOptions> = asyn
         description:
           'Enqueues one version of a document. The same bytes for the same docId answer the ' +
           'existing job with `deduplicated: true`. Files are stored under their sha256, their ' +
-          'type is taken from their bytes (PDF, Markdown, UTF-8 text), and files larger than ' +
+          `type is taken from their bytes (${SUPPORTED_TYPES_DESCRIPTION}), and files larger than ` +
           'MAX_UPLOAD_BYTES are refused with 413 while they arrive.',
         security: BEARER_SECURITY,
         params: collectionParams,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyPdfError } from './pdf-parse-protocol.js';
+import { classifyPdfError } from './pdf-extract.js';
 
 function named(name: string, message: string): Error {
   const error = new Error(message);

@@ -3,10 +3,16 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { SluiceError } from '@sluice/core';
-import type { PdfPageText, PdfParseMessage, PdfParseRequest } from './pdf-parse-protocol.js';
+import type {
+  ParseKind,
+  ParseMessage,
+  ParseOutput,
+  ParseRequest,
+  ParseThreadLimits,
+} from './parse-protocol.js';
 
-/** Limits and hooks for one parse run by {@link PdfParsePool.parse}. */
-export interface PdfParseJobOptions {
+/** Limits and hooks for one parse run by {@link ParsePool.parse}. */
+export interface ParseJobOptions {
   /** Wall-clock limit for the whole parse, thread start included. */
   timeoutMs: number;
   /**
@@ -15,26 +21,33 @@ export interface PdfParseJobOptions {
    * decoded streams in ArrayBuffers, which the V8 heap limit does not count).
    */
   maxMemoryMb: number;
+  /**
+   * DOCX: the most the archive's XML parts may inflate to, in bytes; checked while inflating,
+   * before the parser sees them.
+   * @defaultValue `maxMemoryMb / 16` MiB
+   */
+  maxUnzippedBytes?: number;
   /** Aborting stops the parse at once and terminates its thread. */
   signal?: AbortSignal;
-  /** Called after each page is extracted, with the page number and the page count; what it throws is ignored. */
+  /** PDF: called after each page is extracted, with the page number and the page count; what it throws is ignored. */
   onPage?: (page: number, pages: number) => void;
 }
 
-/** What a successful parse returns: the page count and each page's text, in page order. */
-export interface PdfParseOutput {
-  pages: number;
-  texts: PdfPageText[];
+/** One document for {@link ParsePool.parse}: which parser reads it, and its bytes. */
+export interface ParseInput {
+  kind: ParseKind;
+  /** Transferred to the thread, and unusable afterwards. */
+  data: ArrayBuffer;
 }
 
-/** How a {@link PdfParsePool} sizes and recycles its threads. */
-export interface PdfParsePoolOptions {
+/** How a {@link ParsePool} sizes and recycles its threads. */
+export interface ParsePoolOptions {
   /**
    * Parses that run at once; more wait their turn (their timeout starts when they start).
    * The memory guard can only watch the whole process, so with several parses at once it cannot
    * tell which one is growing: with two running, the worker test saw the guard stop a slow but
    * harmless parse instead of `bomb_giant.pdf`. One at a time makes the blame exact; run more
-   * worker processes to parse more PDFs at once.
+   * worker processes to parse more documents at once.
    * @defaultValue `1`
    */
   maxConcurrentParses?: number;
@@ -50,7 +63,7 @@ export interface PdfParsePoolOptions {
    */
   idleTimeoutMs?: number;
   /**
-   * A thread is replaced after this many parses, so that whatever pdf.js leaves behind cannot add up.
+   * A thread is replaced after this many parses, so that whatever a parser leaves behind cannot add up.
    * @defaultValue `50`
    */
   maxParsesPerThread?: number;
@@ -61,7 +74,7 @@ export interface PdfParsePoolOptions {
   memoryCheckIntervalMs?: number;
   /**
    * The thread's entry script.
-   * @defaultValue `pdf-parse-thread.js` next to this module; `pdf-parse-thread.ts`, loaded through
+   * @defaultValue `parse-thread.js` next to this module; `parse-thread.ts`, loaded through
    * tsx, when this module runs from its TypeScript source (the unit tests, which need no build).
    */
   threadUrl?: URL;
@@ -71,8 +84,9 @@ const MIB = 1024 * 1024;
 
 interface ParseJob {
   readonly id: number;
-  readonly options: PdfParseJobOptions;
-  readonly resolve: (output: PdfParseOutput) => void;
+  readonly kind: ParseKind;
+  readonly options: ParseJobOptions;
+  readonly resolve: (output: ParseOutput) => void;
   readonly reject: (error: SluiceError) => void;
   settled: boolean;
   thread?: ParseThread;
@@ -92,17 +106,20 @@ interface ParseThread {
 }
 
 /**
- * Runs PDF parses in `node:worker_threads` threads with a V8 heap cap, and stops a parse that runs
- * past its deadline, past its memory cap, or is aborted, by terminating its thread: pdf.js blocks
- * the thread it runs on, never the caller's. Threads are reused, because starting one (loading
- * pdf.js) costs about 100–250 ms; a thread that was terminated or crashed is never reused.
+ * Runs document parses (PDF with pdf-parse, DOCX with mammoth, HTML with linkedom and
+ * Readability) in `node:worker_threads` threads with a V8 heap cap, and stops a parse that runs
+ * past its deadline, past its memory cap, or is aborted, by terminating its thread: a parser
+ * blocks the thread it runs on, never the caller's. One pool serves every format, so that one
+ * worker process parses one document at a time whatever its type, and the memory guard always
+ * knows whom to blame. Threads are reused across formats, because starting one and loading a
+ * parser costs about 100–250 ms; a thread that was terminated or crashed is never reused.
  *
  * The memory guard cannot measure one thread's memory (Node has no per-thread figure), so it
  * watches the process's resident set: when it has grown since the earliest running parse began by
  * more than the sum of the running parses' caps, the parse that has gone longest without finishing
  * a page is stopped.
  */
-export class PdfParsePool {
+export class ParsePool {
   readonly #maxIdle: number;
   readonly #idleTimeoutMs: number;
   readonly #maxParses: number;
@@ -120,7 +137,7 @@ export class PdfParsePool {
   #running = 0;
   readonly #waiting: (() => void)[] = [];
 
-  constructor(options: PdfParsePoolOptions = {}) {
+  constructor(options: ParsePoolOptions = {}) {
     this.#maxConcurrent = options.maxConcurrentParses ?? 1;
     this.#maxIdle = options.maxIdleThreads ?? availableParallelism();
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
@@ -135,17 +152,19 @@ export class PdfParsePool {
   }
 
   /**
-   * Parses one PDF. `data` is transferred to the thread and unusable afterwards. Settles within
-   * `timeoutMs` (plus the few milliseconds a termination takes) whatever the document does.
+   * Parses one document. Its `data` is transferred to the thread and unusable afterwards. Settles
+   * within `timeoutMs` (plus the few milliseconds a termination takes) whatever the document does.
    *
    * @throws SluiceError `PARSE_TIMEOUT` past the deadline or the memory cap, `ENCRYPTED_DOCUMENT`,
-   * `INVALID_DOCUMENT` when pdf.js refuses the document or crashes on it, `PREEMPTED` (or the
-   * signal's reason, when it is a `SluiceError`) when aborted, `INTERNAL` when no thread can start.
+   * `INVALID_DOCUMENT` when the parser refuses the document or crashes on it, `TOO_LARGE` when a
+   * DOCX inflates past `maxUnzippedBytes`, `UNSUPPORTED_TYPE` for a Word 97–2003 file sent as DOCX,
+   * `PREEMPTED` (or the signal's reason, when it is a `SluiceError`) when aborted, `INTERNAL` when
+   * no thread can start.
    */
-  async parse(data: ArrayBuffer, options: PdfParseJobOptions): Promise<PdfParseOutput> {
-    await this.#turn(options.signal);
+  async parse(input: ParseInput, options: ParseJobOptions): Promise<ParseOutput> {
+    await this.#turn(options.signal, input.kind);
     try {
-      return await this.#parse(data, options);
+      return await this.#parse(input, options);
     } finally {
       // Hand the slot straight to the next waiter, so that no new caller slips in between.
       const next = this.#waiting.shift();
@@ -155,8 +174,8 @@ export class PdfParsePool {
   }
 
   /** Waits until fewer than `maxConcurrentParses` parses run (or a finished one hands over its slot). */
-  async #turn(signal: AbortSignal | undefined): Promise<void> {
-    if (signal?.aborted) throw abortError(signal);
+  async #turn(signal: AbortSignal | undefined, kind: ParseKind): Promise<void> {
+    if (signal?.aborted) throw abortError(signal, kind);
     if (this.#running < this.#maxConcurrent) {
       this.#running += 1;
       return;
@@ -165,7 +184,7 @@ export class PdfParsePool {
       const onAbort = () => {
         const at = this.#waiting.indexOf(go);
         if (at >= 0) this.#waiting.splice(at, 1);
-        reject(abortError(signal));
+        reject(abortError(signal, kind));
       };
       const go = () => {
         signal?.removeEventListener('abort', onAbort);
@@ -176,12 +195,13 @@ export class PdfParsePool {
     });
   }
 
-  #parse(data: ArrayBuffer, options: PdfParseJobOptions): Promise<PdfParseOutput> {
+  #parse({ kind, data }: ParseInput, options: ParseJobOptions): Promise<ParseOutput> {
     const { signal, timeoutMs } = options;
-    if (signal?.aborted) return Promise.reject(abortError(signal));
-    return new Promise<PdfParseOutput>((resolve, reject) => {
+    if (signal?.aborted) return Promise.reject(abortError(signal, kind));
+    return new Promise<ParseOutput>((resolve, reject) => {
       const job: ParseJob = {
         id: this.#nextId++,
+        kind,
         options,
         resolve,
         reject,
@@ -190,8 +210,8 @@ export class PdfParsePool {
         lastActivityAt: performance.now(),
         cleanup: () => undefined,
       };
-      const timer = setTimeout(() => this.#stop(job, timeoutError(timeoutMs)), timeoutMs);
-      const onAbort = (): void => this.#stop(job, abortError(signal));
+      const timer = setTimeout(() => this.#stop(job, timeoutError(kind, timeoutMs)), timeoutMs);
+      const onAbort = (): void => this.#stop(job, abortError(signal, kind));
       signal?.addEventListener('abort', onAbort, { once: true });
       job.cleanup = () => {
         clearTimeout(timer);
@@ -208,7 +228,7 @@ export class PdfParsePool {
   /** Terminates every thread; parses still running fail with `SHUTTING_DOWN`. */
   async close(): Promise<void> {
     for (const job of [...this.#jobs]) {
-      this.#settle(job, new SluiceError('SHUTTING_DOWN', 'the PDF parse pool was closed'));
+      this.#settle(job, new SluiceError('SHUTTING_DOWN', 'the parse pool was closed'));
     }
     await Promise.all([...this.#threads].map((thread) => this.#kill(thread)));
   }
@@ -230,7 +250,7 @@ export class PdfParsePool {
     if (this.#threadUrl.protocol === 'file:' && !existsSync(this.#threadUrl)) {
       throw new SluiceError(
         'INTERNAL',
-        `PDF parse thread script ${fileURLToPath(this.#threadUrl)} is missing; build with \`tsc -b\``,
+        `parse thread script ${fileURLToPath(this.#threadUrl)} is missing; build with \`tsc -b\``,
       );
     }
     const worker = new Worker(this.#threadUrl, {
@@ -251,7 +271,7 @@ export class PdfParsePool {
     });
     const thread: ParseThread = { worker, maxMemoryMb, ready, parses: 0, dead: false };
     this.#threads.add(thread);
-    worker.on('message', (message: PdfParseMessage) => {
+    worker.on('message', (message: ParseMessage) => {
       if (message.type === 'ready') markReady();
       else this.#onMessage(thread, message);
     });
@@ -260,19 +280,21 @@ export class PdfParsePool {
       const { job } = thread;
       this.#forget(thread);
       if (!job) return;
-      // Out of heap is the memory cap doing its job; any other uncaught error is pdf.js failing on
-      // this document outside its promise chain.
+      // Out of heap is the memory cap doing its job; any other uncaught error is the parser failing
+      // on this document outside its promise chain.
       this.#settle(
         job,
-        err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? memoryError(job.options.maxMemoryMb, err) : crashError(err),
+        err.code === 'ERR_WORKER_OUT_OF_MEMORY'
+          ? memoryError(job.kind, job.options.maxMemoryMb, err)
+          : crashError(job.kind, err),
       );
     });
     worker.on('exit', (exitCode) => {
-      failStart(new Error(`the PDF parse thread exited with code ${exitCode} before it was ready`));
+      failStart(new Error(`the parse thread exited with code ${exitCode} before it was ready`));
       const { job } = thread;
       this.#forget(thread);
       if (job) {
-        this.#settle(job, new SluiceError('INTERNAL', `the PDF parse thread exited with code ${exitCode}`));
+        this.#settle(job, new SluiceError('INTERNAL', `the parse thread exited with code ${exitCode}`));
       }
     });
     return thread;
@@ -283,7 +305,7 @@ export class PdfParsePool {
       // Timed out or aborted while the thread was starting: the thread itself is fine.
       if (!thread.dead) this.#release(thread);
       if (!job.settled) {
-        this.#settle(job, new SluiceError('INTERNAL', 'the PDF parse thread died before use'));
+        this.#settle(job, new SluiceError('INTERNAL', 'the parse thread died before use'));
       }
       return;
     }
@@ -294,14 +316,23 @@ export class PdfParsePool {
     job.lastActivityAt = performance.now();
     this.#active.add(job);
     this.#guard ??= setInterval(() => this.#checkMemory(), this.#checkIntervalMs).unref();
-    const request: PdfParseRequest = { id: job.id, data };
+    const limits: ParseThreadLimits = {
+      maxUnzippedBytes:
+        job.options.maxUnzippedBytes ?? Math.max(1, Math.floor(job.options.maxMemoryMb / 16)) * MIB,
+    };
+    const request: ParseRequest = { id: job.id, kind: job.kind, data, limits };
     thread.worker.postMessage(request, [data]);
   }
 
-  #onMessage(thread: ParseThread, message: Exclude<PdfParseMessage, { type: 'ready' }>): void {
+  #onMessage(thread: ParseThread, message: Exclude<ParseMessage, { type: 'ready' }>): void {
     const { job } = thread;
     if (!job || job.id !== message.id) return;
     switch (message.type) {
+      case 'loaded':
+        // Loading a parser's modules is not the document's doing.
+        job.rssAtStart = Math.max(job.rssAtStart, process.memoryUsage.rss());
+        job.lastActivityAt = performance.now();
+        return;
       case 'page':
         job.lastActivityAt = performance.now();
         try {
@@ -310,10 +341,12 @@ export class PdfParsePool {
           // Progress is advisory: a failing callback must not take the parse (or the process) down.
         }
         return;
-      case 'done':
-        this.#settle(job, { pages: message.pages, texts: message.texts });
+      case 'done': {
+        const { type: _type, id: _id, ...output } = message;
+        this.#settle(job, output);
         this.#release(thread);
         return;
+      }
       case 'failed':
         this.#settle(job, new SluiceError(message.code, message.message));
         this.#release(thread);
@@ -321,7 +354,7 @@ export class PdfParsePool {
     }
   }
 
-  /** Ends a job early and terminates its thread, which may be blocked inside pdf.js. */
+  /** Ends a job early and terminates its thread, which may be blocked inside a parser. */
   #stop(job: ParseJob, error: SluiceError): void {
     if (job.settled) return;
     const { thread } = job;
@@ -334,7 +367,7 @@ export class PdfParsePool {
     for (const other of this.#active) other.rssAtStart = Math.max(other.rssAtStart, rss);
   }
 
-  #settle(job: ParseJob, outcome: PdfParseOutput | SluiceError): void {
+  #settle(job: ParseJob, outcome: ParseOutput | SluiceError): void {
     if (job.settled) return;
     job.settled = true;
     job.cleanup();
@@ -384,52 +417,56 @@ export class PdfParsePool {
     const budget = active.reduce((sum, job) => sum + job.options.maxMemoryMb, 0) * MIB;
     if (rss - base <= budget) return;
     const stalest = active.reduce((a, b) => (b.lastActivityAt < a.lastActivityAt ? b : a));
-    this.#stop(stalest, memoryError(stalest.options.maxMemoryMb, undefined, Math.round((rss - base) / MIB)));
+    this.#stop(
+      stalest,
+      memoryError(stalest.kind, stalest.options.maxMemoryMb, undefined, Math.round((rss - base) / MIB)),
+    );
   }
 }
 
 function defaultThreadUrl(): URL {
   const self = import.meta.url;
-  return new URL(self.endsWith('.ts') ? './pdf-parse-thread.ts' : './pdf-parse-thread.js', self);
+  return new URL(self.endsWith('.ts') ? './parse-thread.ts' : './parse-thread.js', self);
 }
 
-function timeoutError(timeoutMs: number): SluiceError {
+/** How a kind is named in messages. */
+function label(kind: ParseKind): string {
+  return kind.toUpperCase();
+}
+
+function timeoutError(kind: ParseKind, timeoutMs: number): SluiceError {
   return new SluiceError(
     'PARSE_TIMEOUT',
-    `PDF parsing did not finish within ${timeoutMs} ms and was stopped`,
-    {
-      details: { timeoutMs },
-    },
+    `${label(kind)} parsing did not finish within ${timeoutMs} ms and was stopped`,
+    { details: { timeoutMs } },
   );
 }
 
-function crashError(err: Error): SluiceError {
+function crashError(kind: ParseKind, err: Error): SluiceError {
   return new SluiceError(
     'INVALID_DOCUMENT',
-    `the PDF parser crashed on the document (${err.name}: ${err.message})`,
-    {
-      cause: err,
-    },
+    `the ${label(kind)} parser crashed on the document (${err.name}: ${err.message})`,
+    { cause: err },
   );
 }
 
-function memoryError(maxMemoryMb: number, cause?: unknown, grownMb?: number): SluiceError {
+function memoryError(kind: ParseKind, maxMemoryMb: number, cause?: unknown, grownMb?: number): SluiceError {
   const how = grownMb === undefined ? 'its heap' : `the process by ${grownMb} MB`;
   return new SluiceError(
     'PARSE_TIMEOUT',
-    `PDF parsing grew ${how}, past its memory cap of ${maxMemoryMb} MB, and was stopped`,
+    `${label(kind)} parsing grew ${how}, past its memory cap of ${maxMemoryMb} MB, and was stopped`,
     { cause, details: { maxMemoryMb } },
   );
 }
 
-function abortError(signal: AbortSignal | undefined): SluiceError {
+function abortError(signal: AbortSignal | undefined, kind: ParseKind): SluiceError {
   const reason: unknown = signal?.reason;
   if (reason instanceof SluiceError) return reason;
-  return new SluiceError('PREEMPTED', 'PDF parsing was aborted', { cause: reason });
+  return new SluiceError('PREEMPTED', `${label(kind)} parsing was aborted`, { cause: reason });
 }
 
 function toStartError(err: unknown): SluiceError {
   if (err instanceof SluiceError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  return new SluiceError('INTERNAL', `the PDF parse thread could not start: ${message}`, { cause: err });
+  return new SluiceError('INTERNAL', `the parse thread could not start: ${message}`, { cause: err });
 }
