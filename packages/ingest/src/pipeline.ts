@@ -4,6 +4,9 @@ import type { ChunkStore } from './chunk-store.js';
 import type { Planner } from './document-planner.js';
 import type { Embedder } from './types.js';
 
+/** Least time between two progress writes of one job while it parses. */
+const PROGRESS_INTERVAL_MS = 2000;
+
 /** Options for {@link IngestPipeline}. */
 export interface IngestPipelineOptions {
   /** Turns a document version into its chunks ({@link DocumentPlanner}); must plan for `embedder`. */
@@ -73,9 +76,13 @@ export class IngestPipeline {
    */
   async ingest(payload: IngestDocumentPayload, ctx: IngestContext): Promise<IngestOutcome> {
     const { collection, docId, contentHash } = payload;
+    // Parse progress of a long PDF, at most once per PROGRESS_INTERVAL_MS: a short document
+    // writes none (its job ends before anyone would read it), so it costs no Redis command.
+    let reportedAt = Date.now();
     const plan = await this.#o.planner.plan(payload, ctx.signal, (page, pages) => {
-      if (page === pages || page % 10 === 0)
-        void ctx.progress({ pages, pagesParsed: page }).catch(() => undefined);
+      if (page === pages || Date.now() - reportedAt < PROGRESS_INTERVAL_MS) return;
+      reportedAt = Date.now();
+      void ctx.progress({ pages, pagesParsed: page }).catch(() => undefined);
     });
     const base = {
       docId,

@@ -20,7 +20,7 @@ describe('parseEnv', () => {
       SLUICE_PREFIX: 'sluice',
       CHROMA_URL: 'http://127.0.0.1:8000',
       STORAGE_DIR: './data/uploads',
-      WORKER_CONCURRENCY: 4,
+      WORKER_CONCURRENCY: 16,
       DRAIN_TIMEOUT_MS: 20000,
       EMBEDDINGS: 'hash',
       PARSE_TIMEOUT_MS: 120000,
@@ -70,6 +70,6 @@ describe('parseEnv', () => {
   });
 
   it('treats empty strings as unset', () => {
-    expect(parseEnv(workerEnvSchema, { WORKER_CONCURRENCY: '' }).WORKER_CONCURRENCY).toBe(4);
+    expect(parseEnv(workerEnvSchema, { WORKER_CONCURRENCY: '' }).WORKER_CONCURRENCY).toBe(16);
   });
 });
