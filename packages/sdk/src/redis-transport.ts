@@ -1,10 +1,8 @@
 import { isUtf8 } from 'node:buffer';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import { QueueEvents } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import {
-  INGEST_QUEUE,
   MAX_INLINE_TEXT_BYTES,
   SluiceError,
   contentHash,
@@ -16,7 +14,7 @@ import {
   type JobStatus,
   type QueryResult,
 } from '@sluice/core';
-import { DocumentQueue, createRedisConnection, type IngestRequest } from '@sluice/core/queue';
+import { DocumentQueue, JobEvents, createRedisConnection, type IngestRequest } from '@sluice/core/queue';
 import { createUploadStore, type UploadStore } from '@sluice/storage';
 import { abortReason, raceAbort } from './abort.js';
 import { sourceOf, type ResolvedDocument } from './document-input.js';
@@ -48,8 +46,6 @@ export interface RedisTransportOptions {
  */
 const SAFETY_RECHECK_MS = 15_000;
 
-type Waiter = { recheck: () => void; close: (err: Error) => void };
-
 /**
  * The SDK's Redis mode: enqueues straight onto the `ingest` queue with {@link DocumentQueue} (the
  * code the API uses), copies files into the shared storage directory, and follows jobs with
@@ -61,9 +57,9 @@ export class RedisTransport implements SluiceTransport {
   readonly #documents: DocumentQueue;
   /** Where files go: the workers' STORAGE_DIR or STORAGE_URL; none without either. */
   readonly #uploads: UploadStore | undefined;
-  readonly #waiters = new Map<string, Set<Waiter>>();
-  #events: Promise<QueueEvents> | undefined;
-  #eventsConnection: Redis | Cluster | undefined;
+  readonly #events: JobEvents;
+  /** Ends every wait under way, when the client closes. */
+  readonly #waits = new Set<(err: Error) => void>();
   #lastError: Error | undefined;
   #closed = false;
 
@@ -79,6 +75,14 @@ export class RedisTransport implements SluiceTransport {
     this.#connection.on('error', (err: Error) => (this.#lastError = err));
     this.#documents = new DocumentQueue({ connection: this.#connection, prefix: options.prefix });
     this.#documents.queue.on('error', (err: Error) => (this.#lastError = err));
+    this.#events = new JobEvents({
+      connection: this.#connection,
+      redisUrl: options.redisUrl,
+      redisPassword: options.redisPassword,
+      prefix: options.prefix,
+      connectionName: 'sluice-sdk-events',
+      onError: (err: Error) => (this.#lastError = err),
+    });
     this.#uploads =
       options.storageUrl !== undefined || options.storageDir !== undefined
         ? createUploadStore({
@@ -111,7 +115,7 @@ export class RedisTransport implements SluiceTransport {
     this.#assertOpen();
     const deadline = waitDeadline(jobId, options);
     try {
-      await this.#call(deadline.signal, () => this.#queueEvents());
+      let unsubscribe: () => void = () => undefined;
       return await new Promise<DocumentJobResult>((resolve, reject) => {
         let settled = false;
         const outage = outageTolerance(
@@ -122,7 +126,8 @@ export class RedisTransport implements SluiceTransport {
           settled = true;
           clearInterval(safety);
           deadline.signal.removeEventListener('abort', onAbort);
-          this.#unsubscribe(jobId, waiter);
+          unsubscribe();
+          this.#waits.delete(close);
           finish();
         };
         const check = async () => {
@@ -137,15 +142,22 @@ export class RedisTransport implements SluiceTransport {
             settle(() => reject(err instanceof Error ? err : new Error(String(err))));
           }
         };
+        const recheck = () => void check();
+        const close = (err: Error) => settle(() => reject(err));
         const onAbort = () => settle(() => reject(abortReason(deadline.signal)));
-        const waiter: Waiter = { recheck: () => void check(), close: (err) => settle(() => reject(err)) };
-        const safety = setInterval(waiter.recheck, SAFETY_RECHECK_MS);
+        const safety = setInterval(recheck, SAFETY_RECHECK_MS);
+        this.#waits.add(close);
         deadline.signal.addEventListener('abort', onAbort, { once: true });
         // Subscribe first, then read the state once: a job that ended before the subscription is
         // seen by the read, one that ends after it by its event.
-        this.#subscribe(jobId, waiter);
-        if (deadline.signal.aborted) onAbort();
-        else waiter.recheck();
+        this.#call(deadline.signal, () => this.#events.subscribe(jobId, recheck)).then(
+          (stop) => {
+            unsubscribe = stop;
+            if (settled) stop();
+            else recheck();
+          },
+          (err: unknown) => settle(() => reject(err instanceof Error ? err : new Error(String(err)))),
+        );
       });
     } finally {
       deadline.dispose();
@@ -173,11 +185,8 @@ export class RedisTransport implements SluiceTransport {
     if (this.#closed) return;
     this.#closed = true;
     const closed = new SluiceError('SHUTTING_DOWN', 'the Sluice client was closed');
-    for (const waiters of [...this.#waiters.values()])
-      for (const waiter of [...waiters]) waiter.close(closed);
-    const events = await this.#events?.catch(() => undefined);
-    await events?.close().catch(() => undefined);
-    this.#eventsConnection?.disconnect();
+    for (const close of [...this.#waits]) close(closed);
+    await this.#events.close().catch(() => undefined);
     await this.#documents.close().catch(() => undefined);
     if (this.#connection.status === 'ready') await this.#connection.quit().catch(() => undefined);
     this.#connection.disconnect();
@@ -284,53 +293,6 @@ export class RedisTransport implements SluiceTransport {
       }
       throw toSluiceError(err);
     }
-  }
-
-  #queueEvents(): Promise<QueueEvents> {
-    this.#events ??= this.#openQueueEvents().catch((err: unknown) => {
-      this.#events = undefined;
-      throw err;
-    });
-    return this.#events;
-  }
-
-  async #openQueueEvents(): Promise<QueueEvents> {
-    const { prefix, redisUrl, redisPassword } = this.#options;
-    // Start reading at the newest event that exists now, not at "$" (whatever is newest when the
-    // first blocking read goes out): an event between those two moments would otherwise be lost.
-    const newest = await this.#connection.xrevrange(`${prefix}:${INGEST_QUEUE}:events`, '+', '-', 'COUNT', 1);
-    const connection = createRedisConnection({
-      url: redisUrl,
-      password: redisPassword,
-      role: 'worker',
-      connectionName: 'sluice-sdk-events',
-    });
-    connection.on('error', (err: Error) => (this.#lastError = err));
-    this.#eventsConnection = connection;
-    const events = new QueueEvents(INGEST_QUEUE, {
-      connection,
-      prefix,
-      lastEventId: newest[0]?.[0] ?? '0-0',
-    });
-    events.on('error', (err: Error) => (this.#lastError = err));
-    const notify = ({ jobId }: { jobId: string }) => {
-      for (const waiter of this.#waiters.get(jobId) ?? []) waiter.recheck();
-    };
-    events.on('completed', notify);
-    events.on('failed', notify);
-    return events;
-  }
-
-  #subscribe(jobId: string, waiter: Waiter): void {
-    let set = this.#waiters.get(jobId);
-    if (!set) this.#waiters.set(jobId, (set = new Set()));
-    set.add(waiter);
-  }
-
-  #unsubscribe(jobId: string, waiter: Waiter): void {
-    const set = this.#waiters.get(jobId);
-    set?.delete(waiter);
-    if (set?.size === 0) this.#waiters.delete(jobId);
   }
 
   #assertOpen(): void {

@@ -13,6 +13,8 @@ export type {
   IngestRequest,
 } from './document-queue.js';
 export { DocumentLock, LeaseLostError } from './document-lock.js';
+export { JobEvents } from './job-events.js';
+export type { JobEventKind, JobEventsOptions } from './job-events.js';
 export { RedisRateLimiter, RedisVectorCache, embedderExtras } from './embedding-limits.js';
 export type {
   EmbeddingLimitsConfig,

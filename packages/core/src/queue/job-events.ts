@@ -83,7 +83,13 @@ export class JobEvents {
 
   async #start(): Promise<QueueEvents> {
     const { prefix } = this.#o;
-    const newest = await this.#o.connection.xrevrange(`${prefix}:${INGEST_QUEUE}:events`, '+', '-', 'COUNT', 1);
+    const newest = await this.#o.connection.xrevrange(
+      `${prefix}:${INGEST_QUEUE}:events`,
+      '+',
+      '-',
+      'COUNT',
+      1,
+    );
     const connection = createRedisConnection({
       url: this.#o.redisUrl,
       password: this.#o.redisPassword,
@@ -92,7 +98,11 @@ export class JobEvents {
     });
     if (this.#o.onError) connection.on('error', this.#o.onError);
     this.#eventsConnection = connection;
-    const events = new QueueEvents(INGEST_QUEUE, { connection, prefix, lastEventId: newest[0]?.[0] ?? '0-0' });
+    const events = new QueueEvents(INGEST_QUEUE, {
+      connection,
+      prefix,
+      lastEventId: newest[0]?.[0] ?? '0-0',
+    });
     if (this.#o.onError) events.on('error', this.#o.onError);
     const notify =
       (kind: JobEventKind) =>
