@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { contentHash } from '@sluice/core';
+import { contentHash, type JobStatus } from '@sluice/core';
+import { SluiceClient } from '@sluice/sdk';
 import { ChromaStore } from '@sluice/ingest';
 import { corpusPath } from '../support/documents.js';
 import { mintToken, startStack, type ApiProcess, type TestStack } from '../support/stack.js';
@@ -154,6 +155,70 @@ describe('the API end to end, with a real worker process', () => {
     expect((await client.waitForJob(removal.body.jobId as string)).result).toMatchObject({
       docId: 'garden/tulips.md',
     });
+  });
+
+  it("streams a job's progress as server-sent events, then its end, and closes the stream", async () => {
+    // About 370 chunks: two batches, so the job reports progress between them.
+    const markdown = corpusPath('markdown/en/docs/reference/instrumentation/metrics.md');
+    const accepted = await client.upload<{ jobId: string }>(collection, markdown);
+    const response = await fetch(`${client.baseUrl}/v1/jobs/${accepted.body.jobId}/events`, {
+      headers: { authorization: `Bearer ${client.token}` },
+    });
+    expect(accepted.status, JSON.stringify(accepted.body)).toBe(202);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    // The whole body: the stream ends by itself after the job's last event.
+    const body = await response.text();
+    const events = body
+      .split('\n\n')
+      .filter((frame) => frame.startsWith('event: '))
+      .map((frame) => {
+        const [eventLine, dataLine] = frame.split('\n');
+        return {
+          event: eventLine!.slice('event: '.length),
+          data: JSON.parse(dataLine!.slice('data: '.length)) as JobStatus,
+        };
+      });
+    expect(events.length).toBeGreaterThanOrEqual(2);
+    expect(events.slice(0, -1).every((e) => e.event === 'progress')).toBe(true);
+    expect(events.at(-1)).toMatchObject({
+      event: 'completed',
+      data: { state: 'completed', result: { docId: 'metrics.md' } },
+    });
+    const written = events.map((e) =>
+      typeof e.data.progress === 'object' ? Number(e.data.progress.chunksWritten ?? 0) : 0,
+    );
+    expect(written).toEqual([...written].sort((a, b) => a - b));
+
+    // A finished job's stream answers its end at once; the token rules are GET /v1/jobs/{id}'s.
+    const again = await (
+      await fetch(`${client.baseUrl}/v1/jobs/${accepted.body.jobId}/events`, {
+        headers: { authorization: `Bearer ${client.token}` },
+      })
+    ).text();
+    expect(again).toMatch(/^event: completed\n/);
+    const other = await fetch(`${client.baseUrl}/v1/jobs/${accepted.body.jobId}/events`, {
+      headers: { authorization: `Bearer ${mintToken({ collections: ['another'] })}` },
+    });
+    expect(other.status).toBe(403);
+    const missing = await fetch(`${client.baseUrl}/v1/jobs/ing-missing/events`, {
+      headers: { authorization: `Bearer ${client.token}` },
+    });
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
+
+    // The SDK's wait follows the same stream and reports progress on the way.
+    const sdk = new SluiceClient({ apiUrl: client.baseUrl, token: client.token! });
+    const job = await sdk.ingest({ collection, docId: 'metrics-copy.md', file: markdown });
+    const seen: JobStatus[] = [];
+    const result = await sdk.wait(job.jobId, {
+      timeoutMs: 60_000,
+      onProgress: (status) => seen.push(status),
+    });
+    expect(result.docId).toBe('metrics-copy.md');
+    expect(seen.length).toBeGreaterThanOrEqual(1);
+    expect(seen.every((s) => s.state !== 'completed' && s.state !== 'failed')).toBe(true);
+    await sdk.close();
   });
 
   it('audits a collection: finds drift injected straight into Chroma, repairs it, and exports the drift as a gauge', async () => {

@@ -99,6 +99,7 @@ describe('the OpenAPI document', () => {
         'GET /v1/collections/{collection}/documents',
         'DELETE /v1/collections/{collection}/documents/{docId}',
         'GET /v1/jobs/{jobId}',
+        'GET /v1/jobs/{jobId}/events',
         'POST /v1/collections/{collection}/query',
         'POST /v1/collections/{collection}/audit',
         'GET /admin/queues',

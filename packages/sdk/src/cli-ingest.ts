@@ -1,4 +1,4 @@
-import { toSluiceError, type DocumentJobResult, type ErrorCode } from '@sluice/core';
+import { toSluiceError, type DocumentJobResult, type ErrorCode, type JobStatus } from '@sluice/core';
 import cliProgress from 'cli-progress';
 import type { InputFile } from './cli-inputs.js';
 import type { DocumentMetadata } from './document-input.js';
@@ -45,6 +45,8 @@ export interface IngestSummary {
 /** Shows a run's progress. */
 export interface IngestReporter {
   start(total: number): void;
+  /** A job followed with `wait` reported progress (its event stream). */
+  progress?(jobId: string, status: JobStatus): void;
   done(outcome: FileOutcome, counts: Readonly<Record<FileOutcome['kind'], number>>): void;
   stop(): void;
 }
@@ -90,6 +92,7 @@ export async function runIngest(
       if (!options.wait) return { file, kind: again ?? 'enqueued', jobId };
       const result = await client.wait(jobId, {
         signal: options.signal,
+        onProgress: (status) => reporter.progress?.(accepted.jobId, status),
         ...(options.waitTimeoutMs === undefined ? {} : { timeoutMs: options.waitTimeoutMs }),
       });
       return { file, kind: again ?? 'completed', jobId, result };
@@ -139,22 +142,44 @@ export function lineReporter(out: NodeJS.WritableStream): IngestReporter {
   };
 }
 
-/** A progress bar with counts and ETA, for a terminal. */
+/**
+ * A progress bar with counts and ETA, for a terminal. With `wait`, it also counts the chunks
+ * written so far, live from the jobs' event streams.
+ */
 export function progressBarReporter(out: NodeJS.WritableStream, wait: boolean): IngestReporter {
   const done = wait ? 'completed' : 'enqueued';
+  const chunks = wait ? ' | {chunks} chunks written' : '';
   const bar = new cliProgress.SingleBar(
     {
-      format: `{bar} {value}/{total} files | ETA {eta_formatted} | {done} ${done}, {deduplicated} deduplicated, {failed} failed`,
+      format: `{bar} {value}/{total} files${chunks} | ETA {eta_formatted} | {done} ${done}, {deduplicated} deduplicated, {failed} failed`,
       stream: out,
       hideCursor: true,
       etaBuffer: 50,
     },
     cliProgress.Presets.shades_classic,
   );
+  // Chunks written: by the jobs that ended, plus what the running ones reported so far.
+  let finished = 0;
+  const running = new Map<string, number>();
+  const written = () => finished + [...running.values()].reduce((sum, n) => sum + n, 0);
   return {
-    start: (total) => bar.start(total, 0, { done: 0, deduplicated: 0, failed: 0 }),
-    done: (_outcome, counts) =>
-      bar.increment(1, { done: counts[done], deduplicated: counts.deduplicated, failed: counts.failed }),
+    start: (total) => bar.start(total, 0, { done: 0, deduplicated: 0, failed: 0, chunks: 0 }),
+    progress: (jobId, status) => {
+      const progress = status.progress;
+      const now = typeof progress === 'object' ? Number(progress.chunksWritten ?? 0) : 0;
+      running.set(jobId, now);
+      bar.update({ chunks: written() });
+    },
+    done: (outcome, counts) => {
+      if ('jobId' in outcome && outcome.jobId) running.delete(outcome.jobId);
+      if ('result' in outcome && outcome.result) finished += outcome.result.embedded;
+      bar.increment(1, {
+        done: counts[done],
+        deduplicated: counts.deduplicated,
+        failed: counts.failed,
+        chunks: written(),
+      });
+    },
     stop: () => bar.stop(),
   };
 }

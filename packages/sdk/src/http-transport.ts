@@ -23,6 +23,7 @@ import {
   type JobStatus,
   type QueryResult,
 } from '@sluice/core';
+import { EventSourceParserStream } from 'eventsource-parser/stream';
 import type { z } from 'zod';
 import type { ResolvedDocument } from './document-input.js';
 import { sleep } from './abort.js';
@@ -53,8 +54,8 @@ export interface HttpTransportOptions {
   onRetry: RetryPolicy['onRetry'];
 }
 
-/** How often `wait` asks for a job's state over HTTP: 200 ms, growing by half each time, to 2 s. */
-const POLL = { firstMs: 200, factor: 1.5, maxMs: 2000 } as const;
+/** Pause before a job's event stream is opened again after it ended early or broke off. */
+const RECONNECT_MS = 1000;
 
 type RequestBody = { json: unknown } | { form: FormData } | undefined;
 
@@ -119,6 +120,10 @@ export class HttpTransport implements SluiceTransport {
     return this.#request('GET', `/v1/jobs/${encodeURIComponent(jobId)}`, undefined, jobStatusSchema, options);
   }
 
+  /**
+   * Follows the job's event stream (`GET /v1/jobs/{jobId}/events`) to its end, opening it again
+   * when it ends early (an API instance shutting down) and riding out a passing outage.
+   */
   async wait(jobId: string, options: WaitOptions): Promise<DocumentJobResult> {
     const deadline = waitDeadline(jobId, options);
     try {
@@ -127,24 +132,50 @@ export class HttpTransport implements SluiceTransport {
           ? TRANSIENT_HTTP_STATUSES.has(err.httpStatus)
           : err instanceof SluiceError && err.code === 'DEPENDENCY_UNAVAILABLE',
       );
-      // Bounded polling: the HTTP API has no push channel, and a job's end is rarely urgent to the ms.
-      for (let delay: number = POLL.firstMs; ; delay = Math.min(POLL.maxMs, delay * POLL.factor)) {
-        let status: JobStatus;
+      for (;;) {
+        let ended: JobStatus | undefined;
         try {
-          status = await this.status(jobId, { signal: deadline.signal });
+          ended = await this.#follow(jobId, deadline.signal, options.onProgress);
           outage.recovered();
         } catch (err) {
-          if (deadline.signal.aborted || !outage.tolerate(err)) throw err;
-          await sleep(POLL.maxMs, deadline.signal);
-          continue;
+          const error = this.#normalise(err, deadline.signal);
+          if (deadline.signal.aborted || !outage.tolerate(error)) throw error;
         }
-        const result = outcomeOf(status);
-        if (result !== undefined) return result;
-        await sleep(delay, deadline.signal);
+        // Completed, or failed (outcomeOf throws the job's error).
+        if (ended) return outcomeOf(ended)!;
+        await sleep(RECONNECT_MS, deadline.signal);
       }
     } finally {
       deadline.dispose();
     }
+  }
+
+  /** Reads one event stream of a job; resolves with its final state, or undefined if it ended first. */
+  async #follow(
+    jobId: string,
+    signal: AbortSignal,
+    onProgress: WaitOptions['onProgress'],
+  ): Promise<JobStatus | undefined> {
+    const headers: Record<string, string> = { accept: 'text/event-stream' };
+    if (this.#options.token !== undefined) headers.authorization = `Bearer ${this.#options.token}`;
+    const response = await fetch(`${this.#base}/v1/jobs/${encodeURIComponent(jobId)}/events`, {
+      headers,
+      signal,
+    });
+    if (!response.ok || !response.body) {
+      await this.#read(response, jobStatusSchema, `GET /v1/jobs/${jobId}/events`);
+      return undefined;
+    }
+    const events = response.body
+      .pipeThrough(new TextDecoderStream())
+      .pipeThrough(new EventSourceParserStream());
+    for await (const event of events) {
+      const parsed = jobStatusSchema.safeParse(JSON.parse(event.data));
+      if (!parsed.success) continue;
+      if (event.event === 'completed' || event.event === 'failed') return parsed.data;
+      onProgress?.(parsed.data);
+    }
+    return undefined;
   }
 
   async remove(collection: string, docId: string, options: RequestOptions): Promise<{ jobId: string }> {

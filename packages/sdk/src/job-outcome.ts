@@ -7,6 +7,8 @@ export interface WaitOptions {
   timeoutMs?: number;
   /** Stops waiting (the job goes on); `wait` rejects with the signal's reason. */
   signal?: AbortSignal;
+  /** Told the job's state at every change while it runs (pages parsed, chunks written). */
+  onProgress?: (status: JobStatus) => void;
 }
 
 /**

@@ -136,6 +136,7 @@ export class RedisTransport implements SluiceTransport {
             outage.recovered();
             const result = outcomeOf(status);
             if (result !== undefined) settle(() => resolve(result));
+            else options.onProgress?.(status);
           } catch (err) {
             // Redis away for a moment: the next event or re-check tries again.
             if (!deadline.signal.aborted && outage.tolerate(err)) return;

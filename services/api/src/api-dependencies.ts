@@ -1,5 +1,5 @@
 import { type ApiConfig, type AuditReport, type Logger } from '@sluice/core';
-import { DocumentQueue, createRedisConnection, embedderExtras } from '@sluice/core/queue';
+import { DocumentQueue, JobEvents, createRedisConnection, embedderExtras } from '@sluice/core/queue';
 import {
   createMetricsRegistry,
   registerAuditDrift,
@@ -21,6 +21,8 @@ export interface ApiDependencies {
   /** The `producer` connection: commands fail fast while Redis is away instead of hanging. */
   readonly redis: Redis | Cluster;
   readonly documents: DocumentQueue;
+  /** The queue's events (one blocking connection, opened on first use), for job event streams. */
+  readonly jobEvents: JobEvents;
   readonly store: ChromaStore;
   /** Where uploads are stored: `STORAGE_DIR`, or S3 with `STORAGE_URL`. */
   readonly uploads: UploadStore;
@@ -59,6 +61,14 @@ export function openApiDependencies(config: ApiConfig, logger: Logger): ApiDepen
     connectionName: 'sluice-api',
   });
   const documents = new DocumentQueue({ connection: redis, prefix: config.SLUICE_PREFIX });
+  const jobEvents = new JobEvents({
+    connection: redis,
+    redisUrl: config.REDIS_URL,
+    redisPassword: config.REDIS_PASSWORD,
+    prefix: config.SLUICE_PREFIX,
+    connectionName: 'sluice-api-events',
+    onError: (err: Error) => logger.debug({ err }, 'job events connection error'),
+  });
   const registry = createMetricsRegistry(config.SLUICE_RELEASE);
   // Queries embed through the same endpoint as the workers: within the fleet's limits too.
   const embedder = createEmbedder(config, {
@@ -74,6 +84,7 @@ export function openApiDependencies(config: ApiConfig, logger: Logger): ApiDepen
   return {
     redis,
     documents,
+    jobEvents,
     store,
     uploads,
     embedder,
@@ -86,6 +97,7 @@ export function openApiDependencies(config: ApiConfig, logger: Logger): ApiDepen
       chroma: (signal) => store.heartbeat(signal),
     },
     async close() {
+      await jobEvents.close();
       await documents.close();
       await redis.quit().catch(() => redis.disconnect());
     },

@@ -106,6 +106,7 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
     await scope.register(v1Routes, {
       verifier,
       documents: dependencies.documents,
+      jobEvents: dependencies.jobEvents,
       store: dependencies.store,
       embedder: dependencies.embedder,
       uploads: dependencies.uploads,

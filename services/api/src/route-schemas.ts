@@ -42,4 +42,5 @@ export const V1_ERRORS: ErrorCode[] = [
   'INTERNAL',
   'DEPENDENCY_UNAVAILABLE',
   'SHUTTING_DOWN',
+  'RATE_LIMITED',
 ];

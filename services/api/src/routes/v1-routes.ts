@@ -3,7 +3,7 @@ import fastifyRateLimit from '@fastify/rate-limit';
 import { SluiceError, type AuditReport } from '@sluice/core';
 import type { FastifyRequest } from 'fastify';
 import type { Cluster, Redis } from 'ioredis';
-import type { DocumentQueue } from '@sluice/core/queue';
+import type { DocumentQueue, JobEvents } from '@sluice/core/queue';
 import type { UploadStore } from '@sluice/storage';
 import type { ChromaStore, Embedder } from '@sluice/ingest';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -17,6 +17,7 @@ import { queryRoutes } from './query-routes.js';
 export interface V1RoutesOptions {
   verifier: TokenVerifier;
   documents: DocumentQueue;
+  jobEvents: JobEvents;
   store: ChromaStore;
   embedder: Embedder;
   uploads: UploadStore;
