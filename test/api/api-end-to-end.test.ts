@@ -100,7 +100,11 @@ describe('the API end to end, with a real worker process', () => {
     // The list shows the document, its indexed version and its chunk count.
     const list = await client.request('GET', `/v1/collections/${collection}/documents`);
     expect(list.status).toBe(200);
-    expect(list.body).toEqual({ documents: [{ docId: 'bitcoin.pdf', contentHash: sha, chunks }] });
+    expect(list.body).toEqual({
+      documents: [
+        { docId: 'bitcoin.pdf', contentHash: sha, chunks, metadata: { team: 'research', year: 2008 } },
+      ],
+    });
 
     // Delete: the job completes and the chunks are gone.
     const removal = await client.request('DELETE', `/v1/collections/${collection}/documents/bitcoin.pdf`);

@@ -61,7 +61,12 @@ describe('SluiceClient in HTTP mode, with the real API and worker', () => {
 
     const { documents } = await sluice.list({ collection: docs });
     expect(documents).toEqual([
-      { docId: 'pdflatex-4-pages.pdf', contentHash: job.contentHash, chunks: result.chunks },
+      {
+        docId: 'pdflatex-4-pages.pdf',
+        contentHash: job.contentHash,
+        chunks: result.chunks,
+        metadata: { team: 'research' },
+      },
     ]);
   });
 

@@ -6,11 +6,12 @@ import {
   metadataSchema,
   type JobStatus,
 } from '@sluice/core';
-import { expandInputs } from './cli-inputs.js';
+import { expandInputs } from './file-inputs.js';
 import { exitCodeOf, formatSummary, lineReporter, progressBarReporter, runIngest } from './cli-ingest.js';
 import { EXIT, UsageError } from './cli-usage-error.js';
 import { SluiceClient } from './sluice-client.js';
 import type { SluiceClientOptions } from './sluice-client-options.js';
+import { syncFolder, type SyncAction } from './sync.js';
 import { createToken } from './token.js';
 
 // The commands behind `sluice`; the entry point (cli.ts) loads this module only once a command
@@ -46,6 +47,19 @@ export interface IngestFlags extends ConnectionFlags {
   wait?: boolean;
   concurrency: number;
   metadata?: string;
+  timeout?: number;
+}
+
+/** Flags of `sluice sync`. */
+export interface SyncFlags extends ConnectionFlags {
+  collection: string;
+  delete?: boolean;
+  wait?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+  source?: string;
+  metadata?: string;
+  concurrency: number;
   timeout?: number;
 }
 
@@ -359,4 +373,67 @@ export function describeFailure(err: unknown): { message: string; exitCode: numb
     return { message: 'interrupted', exitCode: EXIT.interrupted };
   }
   return { message: err instanceof Error ? err.message : String(err), exitCode: EXIT.failed };
+}
+
+/** `sluice sync`: a collection mirrors a folder; one line per document, then a summary. */
+export async function syncCommand(dir: string, flags: SyncFlags, env: CliEnv): Promise<number> {
+  const collection = checkCollection(flags.collection);
+  const metadata = parseMetadata(flags.metadata);
+  const options = connectionOptions(flags, env);
+  if (
+    options.redisUrl !== undefined &&
+    options.storageDir === undefined &&
+    options.storageUrl === undefined
+  ) {
+    throw new UsageError(
+      "with --redis, files need the workers' storage: --storage-dir (or STORAGE_DIR) or --storage-url (or STORAGE_URL)",
+    );
+  }
+  const client = connect(options);
+  const out = process.stdout;
+  const print = (action: SyncAction) => {
+    if (flags.json) {
+      out.write(`${JSON.stringify(action)}\n`);
+      return;
+    }
+    if (action.kind === 'unchanged') return;
+    const verb = flags.dryRun ? `would ${action.kind}` : action.kind;
+    const why = action.error ? `: ${action.error.code}: ${action.error.message}` : '';
+    out.write(`${verb} ${action.docId}${action.jobId ? ` ${action.jobId}` : ''}${why}\n`);
+  };
+  try {
+    const summary = await interruptible(async (signal) =>
+      syncFolder(client, {
+        collection,
+        dir,
+        delete: flags.delete ?? false,
+        dryRun: flags.dryRun ?? false,
+        wait: flags.wait ?? false,
+        metadata,
+        concurrency: flags.concurrency,
+        signal,
+        onAction: print,
+        ...(flags.source === undefined ? {} : { source: flags.source }),
+        ...(flags.timeout === undefined ? {} : { waitTimeoutMs: flags.timeout * 1000 }),
+      }).catch((err: unknown) => {
+        if (signal.aborted) return undefined;
+        throw err;
+      }),
+    );
+    if (!summary) {
+      process.stderr.write('sync interrupted: what was sent goes on; run the same sync again to finish\n');
+      return EXIT.interrupted;
+    }
+    if (flags.json) out.write(`${JSON.stringify(summary)}\n`);
+    else {
+      const parts = Object.entries(summary).map(([kind, n]) => `${n} ${kind}`);
+      out.write(`${flags.dryRun ? 'dry run: ' : ''}"${collection}" from ${dir}: ${parts.join(', ')}\n`);
+    }
+    return summary.failed > 0 ? EXIT.failed : EXIT.ok;
+  } catch (err) {
+    if (err instanceof SluiceError && err.details.field === 'dir') throw new UsageError(err.message);
+    throw err;
+  } finally {
+    await client.close();
+  }
 }

@@ -1,6 +1,6 @@
 import { toSluiceError, type DocumentJobResult, type ErrorCode, type JobStatus } from '@sluice/core';
 import cliProgress from 'cli-progress';
-import type { InputFile } from './cli-inputs.js';
+import type { InputFile } from './file-inputs.js';
 import type { DocumentMetadata } from './document-input.js';
 import type { SluiceClient } from './sluice-client.js';
 

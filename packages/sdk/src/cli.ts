@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import { SUPPORTED_EXTENSIONS } from '@sluice/core';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import type { CliEnv, ConnectionFlags, IngestFlags } from './cli-commands.js';
+import type { CliEnv, ConnectionFlags, IngestFlags, SyncFlags } from './cli-commands.js';
 import { EXIT, UsageError } from './cli-usage-error.js';
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -85,6 +85,39 @@ function buildProgram(setExit: (code: number) => void): Command {
       ),
   ).action(async (inputs: string[], flags: IngestFlags) =>
     setExit(await (await commands()).ingestCommand(inputs, flags, env)),
+  );
+
+  withConnectionOptions(
+    program
+      .command('sync')
+      .description(
+        'Make a collection mirror a folder: new and changed files are ingested (docId = the path ' +
+          'relative to the folder), and with --delete the documents whose files are gone are removed. ' +
+          'Only documents this sync created are touched; running it again finishes an interrupted sync.',
+      )
+      .argument('<dir>', 'the folder')
+      .requiredOption('-c, --collection <name>', 'collection to keep in step with the folder')
+      .option('--delete', "remove this sync's documents whose files are gone")
+      .option('-w, --wait', "wait for every job; report the jobs' own failure codes")
+      .option('--dry-run', 'print what would be done, change nothing')
+      .option(
+        '--json',
+        'one JSON line per document, then the summary { added, changed, deleted, unchanged, failed }',
+      )
+      .option('--source <name>', "this sync's name in its documents' metadata (default: the folder's name)")
+      .option('--metadata <json>', 'metadata for every document: a JSON object of strings, numbers, booleans')
+      .addOption(
+        new Option('--concurrency <n>', 'files in flight at once')
+          .default(8)
+          .argParser(positiveInt('--concurrency')),
+      )
+      .addOption(
+        new Option('--timeout <seconds>', 'with --wait: give up on a job after this long').argParser(
+          positiveInt('--timeout'),
+        ),
+      ),
+  ).action(async (dir: string, flags: SyncFlags) =>
+    setExit(await (await commands()).syncCommand(dir, flags, env)),
   );
 
   withConnectionOptions(

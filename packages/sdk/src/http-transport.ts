@@ -23,7 +23,7 @@ import {
   type JobStatus,
   type QueryResult,
 } from '@sluice/core';
-import { EventSourceParserStream } from 'eventsource-parser/stream';
+import { createParser } from 'eventsource-parser';
 import type { z } from 'zod';
 import type { ResolvedDocument } from './document-input.js';
 import { sleep } from './abort.js';
@@ -166,16 +166,29 @@ export class HttpTransport implements SluiceTransport {
       await this.#read(response, jobStatusSchema, `GET /v1/jobs/${jobId}/events`);
       return undefined;
     }
-    const events = response.body
-      .pipeThrough(new TextDecoderStream())
-      .pipeThrough(new EventSourceParserStream());
-    for await (const event of events) {
-      const parsed = jobStatusSchema.safeParse(JSON.parse(event.data));
-      if (!parsed.success) continue;
-      if (event.event === 'completed' || event.event === 'failed') return parsed.data;
-      onProgress?.(parsed.data);
+    // The stream is read to its end, or to the job's end, then released.
+    let ended: JobStatus | undefined;
+    const parser = createParser({
+      onEvent: (event) => {
+        if (ended) return;
+        const parsed = jobStatusSchema.safeParse(JSON.parse(event.data));
+        if (!parsed.success) return;
+        if (event.event === 'completed' || event.event === 'failed') ended = parsed.data;
+        else onProgress?.(parsed.data);
+      },
+    });
+    const decoder = new TextDecoder();
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    try {
+      while (!ended) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        parser.feed(decoder.decode(value, { stream: true }));
+      }
+    } finally {
+      await reader.cancel().catch(() => undefined);
     }
-    return undefined;
+    return ended;
   }
 
   async remove(collection: string, docId: string, options: RequestOptions): Promise<{ jobId: string }> {

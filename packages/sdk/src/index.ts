@@ -17,6 +17,8 @@ export type { RequestOptions } from './transport.js';
 export type { RetryOptions } from './retry.js';
 export { ApiError, JobFailedError } from './errors.js';
 export type { ApiErrorOptions, JobFailedErrorOptions } from './errors.js';
+export { SYNC_METADATA_KEY, syncFolder } from './sync.js';
+export type { SyncAction, SyncOptions, SyncSummary } from './sync.js';
 export { MIN_SECRET_LENGTH, createToken } from './token.js';
 export type { CreateTokenOptions } from './token.js';
 // The error type, result shapes and supported types come from @sluice/core; re-exported so that callers need

@@ -174,8 +174,20 @@ export class RedisTransport implements SluiceTransport {
     throw needsApi('query');
   }
 
-  async list(): Promise<DocumentList> {
-    throw needsApi('list');
+  /** The collection's documents as Sluice recorded them when it indexed them (no Chroma here). */
+  async list(collection: string, options: RequestOptions): Promise<DocumentList> {
+    this.#assertOpen();
+    const records = await this.#call(options.signal, () => this.#documents.indexedRecords(collection));
+    return {
+      documents: [...records]
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([docId, record]) => ({
+          docId,
+          contentHash: record.contentHash,
+          chunks: Object.keys(record.chunks).length,
+          metadata: record.payload.metadata,
+        })),
+    };
   }
 
   async audit(): Promise<AuditReport> {

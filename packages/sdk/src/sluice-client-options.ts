@@ -40,7 +40,8 @@ export interface ApiModeOptions extends CommonClientOptions {
 
 /**
  * A client that enqueues straight onto the queue, for processes inside the cluster next to the
- * workers. `query` and `list` need the API and are refused in this mode.
+ * workers. `query` and `audit` need the API and are refused in this mode; `list` answers from
+ * Sluice's own records of what it indexed.
  */
 export interface RedisModeOptions extends CommonClientOptions {
   /** The workers' `REDIS_URL` (standalone, `redis+cluster://` or `redis+sentinel://`). */

@@ -55,8 +55,9 @@ const waitOptionsSchema = z.object({ timeoutMs: z.number().positive().optional()
  * - `new SluiceClient({ apiUrl, token })`: through the HTTP API, from anywhere; transient failures
  *   (connection refused or reset, 502, 503, 504) are retried with backoff, 4xx never.
  * - `new SluiceClient({ redisUrl, prefix, storageDir })`: straight onto the queue, from inside the
- *   cluster; `query` and `list` need the API and are refused. The queue client (bullmq, ioredis)
- *   is loaded only in this mode (`@sluice/sdk/redis`), so the HTTP mode stays light.
+ *   cluster; `query` and `audit` need the API and are refused (`list` answers from Sluice's own
+ *   records). The queue client (bullmq, ioredis) is loaded only in this mode
+ *   (`@sluice/sdk/redis`), so the HTTP mode stays light.
  *
  * Every input is checked with the schemas the API and the worker use before anything is sent, and
  * every failure is a `SluiceError` with a code: {@link ApiError} for an error answer of the API,

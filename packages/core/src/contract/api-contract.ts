@@ -76,6 +76,8 @@ export const documentListSchema = z.object({
       /** The version last indexed. */
       contentHash: z.string().optional(),
       chunks: z.number().int(),
+      /** The caller's metadata of the version last indexed (as Sluice recorded it). */
+      metadata: metadataSchema.optional(),
     }),
   ),
 });

@@ -203,17 +203,22 @@ async function listDocuments(
     store.listDocuments(collection),
     documents.indexedRecords(collection),
   ]);
-  const indexed = new Map([...records].map(([docId, record]) => [docId, record.contentHash]));
   const byDocId = new Map(stored.map((d) => [d.docId, d]));
-  for (const docId of indexed.keys()) {
+  for (const docId of records.keys()) {
     if (!byDocId.has(docId)) byDocId.set(docId, { docId, contentHash: undefined, chunks: 0 });
   }
   return {
     documents: [...byDocId.values()]
       .sort((a, b) => (a.docId < b.docId ? -1 : a.docId > b.docId ? 1 : 0))
       .map((d) => {
-        const hash = indexed.get(d.docId) ?? d.contentHash;
-        return { docId: d.docId, chunks: d.chunks, ...(hash === undefined ? {} : { contentHash: hash }) };
+        const record = records.get(d.docId);
+        const hash = record?.contentHash ?? d.contentHash;
+        return {
+          docId: d.docId,
+          chunks: d.chunks,
+          ...(hash === undefined ? {} : { contentHash: hash }),
+          ...(record ? { metadata: record.payload.metadata } : {}),
+        };
       }),
   };
 }

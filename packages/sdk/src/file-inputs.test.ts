@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { commonDirectory, expandInputs, splitGlob } from './cli-inputs.js';
+import { commonDirectory, expandInputs, splitGlob } from './file-inputs.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -10,7 +10,7 @@ afterEach(async () => {
 });
 
 async function tree(files: string[]): Promise<string> {
-  const root = await mkdtemp(join(tmpdir(), 'sluice-cli-inputs-'));
+  const root = await mkdtemp(join(tmpdir(), 'sluice-file-inputs-'));
   dirs.push(root);
   for (const file of files) {
     await mkdir(join(root, file, '..'), { recursive: true });

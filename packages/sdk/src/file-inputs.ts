@@ -3,7 +3,7 @@ import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { glob, isDynamicPattern } from 'tinyglobby';
 import { typeFromFileName } from '@sluice/core';
 
-/** One file the CLI will ingest. */
+/** One file to ingest, from the CLI's inputs or a synced folder. */
 export interface InputFile {
   /** Absolute path. */
   path: string;
