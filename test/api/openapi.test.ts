@@ -97,6 +97,7 @@ describe('the OpenAPI document', () => {
         'GET /openapi.json',
         'POST /v1/collections/{collection}/documents',
         'GET /v1/collections/{collection}/documents',
+        'GET /v1/collections/{collection}/progress',
         'DELETE /v1/collections/{collection}/documents/{docId}',
         'GET /v1/jobs/{jobId}',
         'GET /v1/jobs/{jobId}/events',

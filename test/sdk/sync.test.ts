@@ -176,6 +176,17 @@ describe('sync: a collection mirrors a folder', () => {
       .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines.at(-1)).toEqual({ added: 4, changed: 0, deleted: 0, unchanged: 0, failed: 0 });
     expect(lines.slice(0, -1).map((l) => l.kind)).toEqual(['add', 'add', 'add', 'add']);
+    // The workers counted every job's end: the collection's progress view shows them done.
+    const progress = await runCli(['progress', '--collection', collection, '--json', ...apiArgs]);
+    expect(progress.code, progress.stderr).toBe(0);
+    expect(JSON.parse(progress.stdout)).toMatchObject({
+      collection,
+      queued: 0,
+      active: 0,
+      completed: 4,
+      failed: 0,
+    });
+    expect(await sluice.progress({ collection })).toMatchObject({ completed: 4, etaSeconds: null });
     const dry = await runCli(['sync', dir, '--collection', collection, '--delete', '--dry-run', ...apiArgs]);
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toMatch(/dry run: .* 0 added, 0 changed, 0 deleted, 4 unchanged, 0 failed/);

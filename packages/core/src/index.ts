@@ -95,6 +95,7 @@ export {
 } from './contract/api-contract.js';
 export {
   auditReportSchema,
+  collectionProgressSchema,
   deleteAcceptedSchema,
   documentListSchema,
   errorBodySchema,
@@ -106,6 +107,7 @@ export {
 export type {
   AuditBody,
   AuditReport,
+  CollectionProgress,
   DocumentList,
   ErrorBody,
   IngestAccepted,

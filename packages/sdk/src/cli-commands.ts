@@ -287,6 +287,40 @@ export async function listCommand(
   }
 }
 
+/** `sluice progress`: where a collection's jobs are; with `--watch`, until none is left. */
+export async function progressCommand(
+  flags: ConnectionFlags & { collection: string; watch?: boolean; json?: boolean },
+  env: CliEnv,
+): Promise<number> {
+  const collection = checkCollection(flags.collection);
+  const sluice = connect(connectionOptions(flags, env));
+  try {
+    return await interruptible(async (signal) => {
+      for (;;) {
+        const p = await sluice.progress({ collection, signal });
+        if (flags.json) process.stdout.write(`${JSON.stringify(p)}\n`);
+        else {
+          const eta = p.etaSeconds === null ? '' : `, about ${formatDuration(p.etaSeconds)} left`;
+          process.stdout.write(
+            `${collection}: ${p.queued} queued, ${p.active} active, ${p.completed} completed, ${p.failed} failed` +
+              ` (${p.perMinute.toFixed(1)}/min${eta})\n`,
+          );
+        }
+        if (!flags.watch || p.queued + p.active === 0 || signal.aborted) return EXIT.ok;
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+      }
+    });
+  } finally {
+    await sluice.close();
+  }
+}
+
+function formatDuration(seconds: number): string {
+  if (seconds < 90) return `${seconds} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
 /**
  * `sluice audit`: compares a collection with what Sluice indexed; with `--repair`, submits the
  * jobs that converge it. Exits 1 when drift was found (and not repaired).

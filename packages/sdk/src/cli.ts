@@ -154,6 +154,17 @@ function buildProgram(setExit: (code: number) => void): Command {
 
   withConnectionOptions(
     program
+      .command('progress')
+      .description("Show where a collection's jobs are: queued, active, completed, failed, with an ETA.")
+      .requiredOption('-c, --collection <name>', 'the collection')
+      .option('--watch', 'print again every 2 s until nothing is queued or running')
+      .option('--json', 'print the progress as JSON'),
+  ).action(async (flags: ConnectionFlags & { collection: string; watch?: boolean; json?: boolean }) =>
+    setExit(await (await commands()).progressCommand(flags, env)),
+  );
+
+  withConnectionOptions(
+    program
       .command('audit')
       .description('Compare a collection with what Sluice indexed; exit 1 on drift (needs the API).')
       .requiredOption('-c, --collection <name>', 'collection to audit')

@@ -4,6 +4,7 @@ import {
   MEDIA_TYPES,
   SluiceError,
   auditReportSchema,
+  collectionProgressSchema,
   codeForStatus,
   deleteAcceptedSchema,
   isTextDocumentType,
@@ -16,6 +17,7 @@ import {
   queryBodySchema,
   queryResultSchema,
   type AuditReport,
+  type CollectionProgress,
   type DocumentJobResult,
   type DocumentList,
   type IngestAccepted,
@@ -205,6 +207,11 @@ export class HttpTransport implements SluiceTransport {
   async list(collection: string, options: RequestOptions): Promise<DocumentList> {
     const path = `/v1/collections/${encodeURIComponent(collection)}/documents`;
     return this.#request('GET', path, undefined, documentListSchema, options);
+  }
+
+  async progress(collection: string, options: RequestOptions): Promise<CollectionProgress> {
+    const path = `/v1/collections/${encodeURIComponent(collection)}/progress`;
+    return this.#request('GET', path, undefined, collectionProgressSchema, options);
   }
 
   async audit(collection: string, repair: boolean, options: RequestOptions): Promise<AuditReport> {

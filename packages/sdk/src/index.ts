@@ -26,6 +26,7 @@ export type { CreateTokenOptions } from './token.js';
 export { ERROR_CODES, SUPPORTED_EXTENSIONS, SluiceError } from '@sluice/core';
 export type {
   AuditReport,
+  CollectionProgress,
   DocumentJobResult,
   DocumentList,
   DocumentType,

@@ -8,6 +8,7 @@ import {
   contentHash,
   toSluiceError,
   type AuditReport,
+  type CollectionProgress,
   type DocumentJobResult,
   type DocumentList,
   type IngestAccepted,
@@ -188,6 +189,11 @@ export class RedisTransport implements SluiceTransport {
           metadata: record.payload.metadata,
         })),
     };
+  }
+
+  async progress(collection: string, options: RequestOptions): Promise<CollectionProgress> {
+    this.#assertOpen();
+    return this.#call(options.signal, () => this.#documents.collectionProgress(collection));
   }
 
   async audit(): Promise<AuditReport> {

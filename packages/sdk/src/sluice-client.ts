@@ -1,6 +1,7 @@
 import { collectionSchema, docIdSchema, queryBodySchema } from '@sluice/core';
 import type {
   AuditReport,
+  CollectionProgress,
   DocumentJobResult,
   DocumentList,
   IngestAccepted,
@@ -131,8 +132,17 @@ export class SluiceClient {
   }
 
   /**
-   * The collection's documents, each with its indexed version and chunk count. HTTP mode only.
-   * @throws SluiceError `INVALID_REQUEST` in Redis mode
+   * Where the collection's jobs are: queued, active, completed, failed, the completion rate and
+   * the time left at that rate.
+   */
+  async progress(options: ListOptions): Promise<CollectionProgress> {
+    const collection = validate(collectionSchema, options.collection, 'collection');
+    return (await this.#transport).progress(collection, options);
+  }
+
+  /**
+   * The collection's documents, each with its indexed version, chunk count and metadata (in
+   * Redis mode from Sluice's records, without Chroma).
    */
   async list(options: ListOptions): Promise<DocumentList> {
     const collection = validate(collectionSchema, options.collection, 'collection');

@@ -19,6 +19,7 @@ export interface SluiceTransport {
   remove(collection: string, docId: string, options: RequestOptions): Promise<{ jobId: string }>;
   query(collection: string, text: string, k: number, options: RequestOptions): Promise<api.QueryResult>;
   list(collection: string, options: RequestOptions): Promise<api.DocumentList>;
+  progress(collection: string, options: RequestOptions): Promise<api.CollectionProgress>;
   audit(collection: string, repair: boolean, options: RequestOptions): Promise<api.AuditReport>;
   close(): Promise<void>;
 }

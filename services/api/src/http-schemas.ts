@@ -5,6 +5,7 @@ import {
   collectionSchema,
   deleteAcceptedSchema,
   docIdSchema,
+  collectionProgressSchema,
   documentListSchema,
   errorBodySchema,
   ingestAcceptedSchema,
@@ -32,6 +33,7 @@ export const ingestAccepted = ingestAcceptedSchema.meta({ id: 'IngestAccepted' }
 export const ingestTextBody = ingestTextBodySchema.meta({ id: 'IngestTextBody' });
 /** A collection's documents. */
 export const documentList = documentListSchema.meta({ id: 'DocumentList' });
+export const collectionProgress = collectionProgressSchema.meta({ id: 'CollectionProgress' });
 /** 202 answer to a delete. */
 export const deleteAccepted = deleteAcceptedSchema.meta({ id: 'DeleteAccepted' });
 /** A job's state. */

@@ -75,6 +75,11 @@ export async function startWorker(
     connection,
     logger,
     metrics,
+    // A collection's progress view counts its jobs' ends.
+    onFinished: async (job, outcome) => {
+      const { collection } = (job.data ?? {}) as { collection?: unknown };
+      if (typeof collection === 'string' && job.id) await documents.recordEnd(collection, job.id, outcome);
+    },
   });
   registerDocumentHandlers(runtime, {
     pipeline,

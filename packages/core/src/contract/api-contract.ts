@@ -113,6 +113,23 @@ export const auditBodySchema = z.object({
 });
 
 /** Answer to an audit: Chroma compared with Sluice's record of what is indexed. */
+/** `GET /v1/collections/{collection}/progress`: where a collection's jobs are. */
+export const collectionProgressSchema = z.object({
+  collection: z.string(),
+  /** Jobs submitted and not yet running (waiting, delayed, handed back). */
+  queued: z.number().int(),
+  /** Jobs running now. */
+  active: z.number().int(),
+  /** Jobs that completed (kept count since the collection's first job). */
+  completed: z.number().int(),
+  /** Jobs that failed for good. */
+  failed: z.number().int(),
+  /** Jobs completed per minute over the last five minutes. */
+  perMinute: z.number(),
+  /** Seconds until queued and active jobs are done at that rate; null when nothing runs or no rate is known. */
+  etaSeconds: z.number().int().nullable(),
+});
+
 export const auditReportSchema = z.object({
   /** Documents Sluice recorded as indexed. */
   documents: z.number().int(),
@@ -148,3 +165,4 @@ export type QueryResult = z.infer<typeof queryResultSchema>;
 export type TokenClaims = z.infer<typeof tokenClaimsSchema>;
 export type AuditBody = z.input<typeof auditBodySchema>;
 export type AuditReport = z.infer<typeof auditReportSchema>;
+export type CollectionProgress = z.infer<typeof collectionProgressSchema>;

@@ -91,6 +91,11 @@ export interface WorkerRuntimeOptions {
   outageBackoffMaxMs?: number;
   /** Metrics to update; none without it. */
   metrics?: WorkerMetrics;
+  /**
+   * Told once a job has ended for good: completed, or failed with no attempt left (not a failed
+   * attempt that will be retried). Its errors are logged, never the job's.
+   */
+  onFinished?: (job: Job, outcome: 'completed' | 'failed') => Promise<void>;
 }
 
 /**
@@ -121,8 +126,8 @@ export function runtimeOptionsFromConfig(
 }
 
 /** Resolved {@link WorkerRuntimeOptions}. */
-export type ResolvedWorkerRuntimeOptions = Required<Omit<WorkerRuntimeOptions, 'metrics'>> &
-  Pick<WorkerRuntimeOptions, 'metrics'>;
+export type ResolvedWorkerRuntimeOptions = Required<Omit<WorkerRuntimeOptions, 'metrics' | 'onFinished'>> &
+  Pick<WorkerRuntimeOptions, 'metrics' | 'onFinished'>;
 
 /** What happened during {@link WorkerRuntime.drain}. */
 export interface DrainResult {
@@ -223,6 +228,15 @@ export class WorkerRuntime {
     this.#worker = worker;
     const log = o.logger;
     worker.on('error', (err) => log.error({ err, queue: o.queue }, 'worker error'));
+    const finished = (job: Job, outcome: 'completed' | 'failed') =>
+      void o
+        .onFinished?.(job, outcome)
+        .catch((err: unknown) =>
+          log.warn({ err, jobId: job.id, outcome }, 'could not record the end of a job'),
+        );
+    worker.on('completed', (job) => finished(job, 'completed'));
+    // BullMQ sets finishedOn only when the job moved to failed for good (no retry left).
+    worker.on('failed', (job) => job?.finishedOn && finished(job, 'failed'));
     worker.on('stalled', (jobId) => {
       o.metrics?.jobsStalled.inc({ queue: o.queue });
       log.warn({ jobId, queue: o.queue }, 'job stalled (its lock expired) and was returned to wait');

@@ -1,3 +1,4 @@
+import { Worker } from 'bullmq';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { uniqueName } from '../../../../test/support/names.js';
 import { waitFor } from '../../../../test/support/ports.js';
@@ -137,6 +138,47 @@ describe('DocumentQueue', () => {
       progress: 0,
     });
     expect(await documents.status('ing-nope')).toBeUndefined();
+  });
+});
+
+describe('collection progress', () => {
+  it('counts queued, active and ended jobs once each, with a rate and an ETA, and heals jobs gone or ended unrecorded', async () => {
+    const { documents } = setup();
+    const doc = (docId: string) => ({ ...version(`text of ${docId}`), docId, source: docId });
+    const jobs = [];
+    for (const docId of ['a.md', 'b.md', 'c.md', 'd.md'])
+      jobs.push((await documents.ingest(doc(docId))).jobId);
+    // Submitting a version again joins its job: still four.
+    await documents.ingest(doc('a.md'));
+    expect(await documents.collectionProgress('docs')).toMatchObject({
+      queued: 4,
+      active: 0,
+      completed: 0,
+      failed: 0,
+      etaSeconds: null,
+    });
+
+    // A worker takes one: active.
+    const worker = new Worker(documents.queue.name, null, {
+      connection: documents.queue.opts.connection,
+      prefix: documents.queue.opts.prefix,
+    });
+    cleanups.push(() => worker.close());
+    const taken = await worker.getNextJob('token-1');
+    expect((await documents.collectionProgress('docs')).active).toBe(1);
+    // It completes, and its end is recorded (twice, as a retried request would: counted once).
+    await taken.moveToCompleted({ ok: true }, 'token-1', false);
+    await documents.recordEnd('docs', taken.id!, 'completed');
+    await documents.recordEnd('docs', taken.id!, 'completed');
+    // Another is removed from the queue by hand; its end is never recorded.
+    const removed = jobs.find((id) => id !== taken.id)!;
+    await documents.queue.remove(removed);
+    const progress = await documents.collectionProgress('docs');
+    expect(progress).toMatchObject({ queued: 2, active: 0, completed: 1, failed: 0 });
+    expect(progress.perMinute).toBeGreaterThan(0);
+    expect(progress.etaSeconds).toBeGreaterThan(0);
+    // Another collection sees none of it.
+    expect(await documents.collectionProgress('other')).toMatchObject({ queued: 0, active: 0, completed: 0 });
   });
 });
 

@@ -1,6 +1,11 @@
 import { Job, Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
-import { jobStatusSchema, type IngestAccepted, type JobStatus } from '../contract/api-contract.js';
+import {
+  jobStatusSchema,
+  type CollectionProgress,
+  type IngestAccepted,
+  type JobStatus,
+} from '../contract/api-contract.js';
 import { DEFAULT_PREFIX } from '../contract/config.js';
 import {
   INGEST_QUEUE,
@@ -64,8 +69,29 @@ return {seq, redis.call('HGET', KEYS[2], ARGV[1]) or '', redis.call('GET', KEYS[
 `;
 
 /** The part of BullMQ's transaction wrapper used here (its `hset` takes a field → value object). */
+/** Minutes of completion counts a collection keeps, for its rate. */
+const PROGRESS_MINUTES = 10;
+
+// A job's end, counted once: only the call that takes it out of the unfinished set counts it, so a
+// repeated call (a retried request) changes nothing. Completions are also counted per minute, by
+// Redis's clock, and minutes older than ARGV[3] are dropped.
+const RECORD_END = `
+if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+if ARGV[2] == 'completed' then
+  local minute = math.floor(tonumber(redis.call('TIME')[1]) / 60)
+  redis.call('HINCRBY', KEYS[2], 'm:' .. minute, 1)
+  for _, field in ipairs(redis.call('HKEYS', KEYS[2])) do
+    local m = tonumber(string.match(field, '^m:(%d+)$'))
+    if m and m < minute - tonumber(ARGV[3]) then redis.call('HDEL', KEYS[2], field) end
+  end
+end
+return 1
+`;
+
 interface BullTransaction {
   hset(key: string, fields: Record<string, string>): unknown;
+  sadd(key: string, member: string): unknown;
   exec(): Promise<[Error | null, unknown][] | null>;
 }
 
@@ -247,6 +273,71 @@ export class DocumentQueue {
     };
   }
 
+  /**
+   * Records that a job of `collection` ended (a worker calls it once per job, when it completes
+   * or fails for good): out of the collection's unfinished jobs, into its counts. One script call.
+   */
+  async recordEnd(collection: string, jobId: string, outcome: 'completed' | 'failed'): Promise<void> {
+    await this.#connection.eval(
+      RECORD_END,
+      2,
+      this.#keys.pending(collection),
+      this.#keys.progress(collection),
+      jobId,
+      outcome,
+      String(PROGRESS_MINUTES),
+    );
+  }
+
+  /**
+   * Where a collection's jobs are: queued, active, completed, failed, the completion rate over the
+   * last five minutes and the time left at that rate. Jobs gone from Redis without ending (a queue
+   * emptied by hand) are dropped from the unfinished ones as they are found.
+   */
+  async collectionProgress(collection: string): Promise<CollectionProgress> {
+    await this.queue.waitUntilReady();
+    const pendingKey = this.#keys.pending(collection);
+    const [pending, active, time] = await Promise.all([
+      this.#connection.smembers(pendingKey),
+      this.queue.getJobs(['active']),
+      this.#connection.time(),
+    ]);
+    // A job that ended without its end recorded (its worker died in between) is counted now; one
+    // that no longer exists (removed, obliterated) is dropped: else either would stay for ever.
+    const unfinished = new Set(pending);
+    for (let i = 0; i < pending.length; i += 1000) {
+      const batch = pending.slice(i, i + 1000);
+      const states = await Promise.all(batch.map((id) => this.queue.getJobState(id)));
+      await Promise.all(
+        batch.map(async (id, n) => {
+          const state = states[n];
+          if (state === 'completed' || state === 'failed') await this.recordEnd(collection, id, state);
+          else if (state === 'unknown') await this.#connection.srem(pendingKey, id);
+          else return;
+          unfinished.delete(id);
+        }),
+      );
+    }
+    const counts = await this.#connection.hgetall(this.#keys.progress(collection));
+    const running = active.filter((job) => job.id !== undefined && unfinished.has(job.id)).length;
+    // The last four whole minutes and the current one so far.
+    const now = Number(time[0]);
+    const minute = Math.floor(now / 60);
+    let recent = 0;
+    for (let m = minute - 4; m <= minute; m++) recent += Number(counts[`m:${m}`] ?? 0);
+    const perMinute = recent / (4 + Math.max(1, now % 60) / 60);
+    const left = unfinished.size;
+    return {
+      collection,
+      queued: left - running,
+      active: running,
+      completed: Number(counts.completed ?? 0),
+      failed: Number(counts.failed ?? 0),
+      perMinute,
+      etaSeconds: left > 0 && perMinute > 0 ? Math.ceil((left / perMinute) * 60) : null,
+    };
+  }
+
   /** Closes the queue (not the connection). */
   async close(): Promise<void> {
     await this.queue.close();
@@ -286,6 +377,8 @@ export class DocumentQueue {
     // bulk and flow inserts work). Both commands are queued here and sent as one MULTI/EXEC.
     const multi = (await this.queue.backend.client).multi() as unknown as BullTransaction;
     multi.hset(this.#keys.latest, { [documentField(collection, docId)]: JSON.stringify(latest) });
+    // The collection's unfinished jobs, for its progress view (a set: committing again is harmless).
+    multi.sadd(this.#keys.pending(collection), latest.jobId);
     void job.addJob(multi as never).catch(() => undefined);
     const results = await multi.exec();
     const failed = results?.find(([err]) => err);

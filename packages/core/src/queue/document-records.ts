@@ -64,6 +64,10 @@ export function documentKeys(prefix: string) {
     uploadProtected: (key: string) => `${base}:upload-protected:${key}`,
     /** An upload the sweep is removing now: a writer waits, then writes it again. */
     uploadSweeping: (key: string) => `${base}:upload-sweeping:${key}`,
+    /** Set per collection: its jobs submitted and not yet finished. */
+    pending: (collection: string) => `${base}:pending:${collection}`,
+    /** Hash per collection: jobs `completed` and `failed`, and completions per minute (`m:<minute>`). */
+    progress: (collection: string) => `${base}:progress:${collection}`,
     /** One sweep at a time across the workers. */
     sweepLock: `${base}:upload-sweep-lock`,
     /** The embeddings endpoint's rate limits, shared by the fleet: token buckets and a hold-off. */

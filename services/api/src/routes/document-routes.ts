@@ -17,6 +17,7 @@ import type { z } from 'zod';
 import {
   collectionParams,
   deleteAccepted,
+  collectionProgress,
   documentList,
   documentParams,
   ingestAccepted,
@@ -120,6 +121,23 @@ export const documentRoutes: FastifyPluginAsyncZod<DocumentRoutesOptions> = asyn
       },
     },
     async (request) => listDocuments(documents, store, request.params.collection),
+  );
+
+  app.get(
+    '/v1/collections/:collection/progress',
+    {
+      schema: {
+        tags: ['documents'],
+        summary: "Where the collection's jobs are: queued, active, completed, failed, with an ETA",
+        security: BEARER_SECURITY,
+        params: collectionParams,
+        response: {
+          200: json(collectionProgress, "The collection's jobs"),
+          ...errorResponses(...V1_ERRORS),
+        },
+      },
+    },
+    async (request) => documents.collectionProgress(request.params.collection),
   );
 
   app.delete(
