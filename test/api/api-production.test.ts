@@ -168,6 +168,23 @@ describe('the API in production settings', () => {
     for (let i = 0; i < 10; i++) expect((await fetch(`${one.url}/api/health`)).status).toBe(200);
   });
 
+  it('marks the dashboard cookie Secure behind a TLS-terminating proxy it trusts (TRUST_PROXY), and only then', async () => {
+    const [trusting, direct] = await Promise.all([stack.startApi({ TRUST_PROXY: '1' }), stack.startApi()]);
+    const token = mintToken({ collections: '*' });
+    const cookieOf = async (url: string) => {
+      const answer = await fetch(`${url}/admin/queues?token=${token}`, {
+        headers: { 'x-forwarded-proto': 'https' },
+        redirect: 'manual',
+      });
+      expect(answer.status).toBe(303);
+      return answer.headers.get('set-cookie') ?? '';
+    };
+    expect(await cookieOf(trusting.url)).toMatch(/; Secure$/);
+    // Without TRUST_PROXY the header is anyone's to send: it changes nothing.
+    const plain = await cookieOf(direct.url);
+    expect(plain).toMatch(/^sluice_admin_token=.*; HttpOnly; SameSite=Strict$/);
+  });
+
   it('refuses metadata over the documented caps with a 400 naming the field', async () => {
     const api = await stack.startApi();
     const collection = stack.collection('metadata');

@@ -231,9 +231,24 @@ describe('HTTP transport requests', () => {
   });
 });
 
-describe('HTTP wait', () => {
-  const status = (state: string, extra: Record<string, unknown> = {}) =>
-    json(200, { jobId: 'ing-1', name: 'ingest-document', state, progress: 0, attempts: 0, ...extra });
+describe('HTTP wait: the job event stream', () => {
+  const job = (state: string, extra: Record<string, unknown> = {}) => ({
+    jobId: 'ing-1',
+    name: 'ingest-document',
+    state,
+    progress: 0,
+    attempts: 0,
+    ...extra,
+  });
+  /** Answers an event stream with these events; leaves it open unless `end`. */
+  const events =
+    (frames: { event: string; data: unknown }[], end = true): Handler =>
+    (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(': a comment, as a heartbeat\n\n');
+      for (const { event, data } of frames) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      if (end) res.end();
+    };
   const result = {
     docId: 'note',
     contentHash: 'a'.repeat(64),
@@ -244,16 +259,33 @@ describe('HTTP wait', () => {
     deleted: 0,
   };
 
-  it('polls until the job completes and returns its result', async () => {
-    const api = await peer([status('waiting'), status('active'), status('completed', { result })]);
+  it('follows the stream to the job’s end, reporting progress, and returns its result', async () => {
+    const api = await peer([
+      events([
+        { event: 'progress', data: job('waiting') },
+        { event: 'progress', data: job('active', { progress: { chunks: 3, chunksWritten: 1 } }) },
+        { event: 'completed', data: job('completed', { result }) },
+      ]),
+    ]);
     const { sluice } = client(api.url);
-    expect(await sluice.wait('ing-1', { timeoutMs: 5000 })).toEqual(result);
-    expect(api.received.map((r) => r.url)).toEqual(['/v1/jobs/ing-1', '/v1/jobs/ing-1', '/v1/jobs/ing-1']);
+    const seen: string[] = [];
+    expect(await sluice.wait('ing-1', { timeoutMs: 5000, onProgress: (s) => seen.push(s.state) })).toEqual(
+      result,
+    );
+    expect(seen).toEqual(['waiting', 'active']);
+    expect(api.received.map((r) => [r.url, r.headers.accept, r.headers.authorization])).toEqual([
+      ['/v1/jobs/ing-1/events', 'text/event-stream', 'Bearer test-token'],
+    ]);
   });
 
   it("throws the failed job's code as a JobFailedError", async () => {
     const api = await peer([
-      status('failed', { attempts: 1, error: { code: 'INVALID_DOCUMENT', message: 'not a PDF' } }),
+      events([
+        {
+          event: 'failed',
+          data: job('failed', { attempts: 1, error: { code: 'INVALID_DOCUMENT', message: 'not a PDF' } }),
+        },
+      ]),
     ]);
     const { sluice } = client(api.url);
     const err = await failure(sluice.wait('ing-1'));
@@ -266,15 +298,28 @@ describe('HTTP wait', () => {
     });
   });
 
-  it('rides out the API being away during a wait (a rolling update)', async () => {
-    const api = await peer([status('active'), unavailable, unavailable, status('completed', { result })]);
-    const { sluice } = client(api.url, { attempts: 2 });
+  it('opens the stream again when it ends early, and rides out the API being away (a rolling update)', async () => {
+    const api = await peer([
+      // An API instance shutting down ends its streams without a final event.
+      events([{ event: 'progress', data: job('active') }]),
+      unavailable,
+      unavailable,
+      events([{ event: 'completed', data: job('completed', { result }) }]),
+    ]);
+    const { sluice } = client(api.url);
     expect(await sluice.wait('ing-1', { timeoutMs: 10_000 })).toEqual(result);
     expect(api.received).toHaveLength(4);
   });
 
+  it('answers a job that does not exist with NOT_FOUND, at once', async () => {
+    const api = await peer([json(404, { error: { code: 'NOT_FOUND', message: 'no job ing-1' } })]);
+    const { sluice } = client(api.url);
+    expect((await failure(sluice.wait('ing-1', { timeoutMs: 5000 }))).code).toBe('NOT_FOUND');
+    expect(api.received).toHaveLength(1);
+  });
+
   it('gives up with TIMEOUT, and stops on abort', async () => {
-    const api = await peer([status('active')]);
+    const api = await peer([events([{ event: 'progress', data: job('active') }], false)]);
     const { sluice } = client(api.url);
     const started = Date.now();
     expect((await failure(sluice.wait('ing-1', { timeoutMs: 500 }))).code).toBe('TIMEOUT');
