@@ -136,10 +136,12 @@ describe('Deployment (the lab’s RollingUpdate)', () => {
       const result = await deployment.scale(0);
       const [termination] = result.terminations;
       if (!termination?.sigtermAt) throw new Error('the pod got no SIGTERM');
-      expect(termination.sigtermAt - termination.deletedAt).toBeGreaterThanOrEqual(1000);
+      // Less a few ms: timers round to the ms and may fire that much before Date.now() says.
+      const tick = 5;
+      expect(termination.sigtermAt - termination.deletedAt).toBeGreaterThanOrEqual(1000 - tick);
       expect(termination.killedAfterGrace).toBe(true);
       expect(termination.signal).toBe('SIGKILL');
-      expect(termination.exitedAt - termination.deletedAt).toBeGreaterThanOrEqual(2000);
+      expect(termination.exitedAt - termination.deletedAt).toBeGreaterThanOrEqual(2000 - tick);
     },
   );
 
