@@ -4,6 +4,7 @@
  * never asserted (this machine is shared and noisy); `pnpm bench` measures them.
  */
 import { describe, expect, inject, it } from 'vitest';
+import { EMBED_CONTENDERS, EMBED_PRESETS, runEmbedBench } from './embed.js';
 import { CONTENDERS, runIngestBench } from './ingest.js';
 import { runProfile } from './ingest-profile.js';
 
@@ -91,4 +92,46 @@ describe('benchmarks, smoke run', () => {
     expect(r.workerRuns[0]!.stages['chroma upsert']!.calls).toBe(4);
     expect(r.cpuProfile.threads.length).toBeGreaterThan(0);
   }, 90_000);
+
+  it('embed: every contender against its own rate-limited endpoint, counts consistent, nothing failed', async () => {
+    const r = await runEmbedBench({
+      ...EMBED_PRESETS.quick,
+      label: 'smoke',
+      corpus: { markdownStride: 150, markdownLimit: 4, pdfs: [] },
+      tutorialChunks: 6,
+      // Shorter latencies: the tutorial waits for every one of them.
+      server: { latencyMs: [10, 30] },
+      redisUrl: inject('redisUrl'),
+      chromaUrl: inject('chromaUrl'),
+      write: false,
+      log: () => undefined,
+    });
+    expect(r.corpus.chunks).toBeGreaterThan(0);
+    expect(r.corpus.tokens).toBeGreaterThan(r.corpus.chunks);
+    expect(r.limits.windowBudget.tokens).toBeGreaterThanOrEqual(2 * Math.min(r.corpus.tokens, 25_000));
+    expect(r.runs.map((run) => run.contender).sort()).toEqual([...EMBED_CONTENDERS].sort());
+    for (const run of r.runs) {
+      const want = run.contender === 'tutorial' ? r.corpus.tutorialChunks : r.corpus.chunks;
+      expect(run, run.contender).toMatchObject({ chunks: want, stored: want, failed: 0 });
+      const s = run.server;
+      expect(s.requests, run.contender).toBe(s.succeeded + s.rateLimited.total + s.badRequests);
+      expect(s.badRequests, run.contender).toBe(0);
+      expect(s.rateLimited.total).toBe(
+        s.rateLimited.requests + s.rateLimited.tokens + s.rateLimited.tooLarge,
+      );
+      // Each chunk embedded exactly once, and counted as the server counts tokens.
+      expect(s.inputs, run.contender).toBe(want);
+      expect(s.tokens, run.contender).toBe(
+        run.contender === 'tutorial' ? r.corpus.tutorialTokens : r.corpus.tokens,
+      );
+      if (run.contender === 'tutorial') expect(s.succeeded).toBe(want);
+      expect(run.use.utilisation).toBeGreaterThan(0);
+      expect(run.use.http429Share).toBe(s.requests ? s.rateLimited.total / s.requests : 0);
+    }
+    expect(Object.keys(r.ratios).sort()).toEqual(
+      ['failedJobs', 'http429Share', 'sluiceVsLangchain', 'utilisation'].sort(),
+    );
+    expect(r.ratios.failedJobs?.value).toBe(0);
+    expect(r.table).toContain('sluiceVsLangchain');
+  }, 120_000);
 });

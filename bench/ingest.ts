@@ -48,7 +48,16 @@ import {
   startWorkers,
   type RssSample,
 } from './sluice-contender.js';
-import { formatTable, loadAverage, machine, median, summarize, writeResult, type Summary } from './stats.js';
+import {
+  fmt,
+  formatTable,
+  loadAverage,
+  machine,
+  median,
+  summarize,
+  writeResult,
+  type Summary,
+} from './stats.js';
 
 /** Parts of the ingest benchmark. */
 export type IngestPart = 'throughput' | 'crash' | 'memory';
@@ -301,10 +310,6 @@ async function waitForRecords(
 }
 
 const rate = (phase: PhaseResult | undefined) => (phase ? phase.chunks / phase.seconds : NaN);
-const fmt = (n: number, digits = 0) =>
-  Number.isFinite(n)
-    ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
-    : '–';
 const pct = (s: Summary) => `±${fmt(s.spread * 100)} %`;
 
 /**

@@ -2,6 +2,7 @@
  * `pnpm bench [name…] [--quick]`: runs the named benchmarks (all by default), each side by side
  * with its alternative in the same run.
  */
+import { EMBED_PRESETS, runEmbedBench } from './embed.js';
 import { INGEST_PRESETS, runIngestBench } from './ingest.js';
 import { runProfile } from './ingest-profile.js';
 import { runQueueBench } from './queue.js';
@@ -19,6 +20,7 @@ const benches: Record<string, (quick: boolean) => Promise<unknown>> = {
   queue: (quick) => runQueueBench(quick ? { jobs: 1000, rounds: 1 } : {}),
   ingest: (quick) => runIngestBench({ ...INGEST_PRESETS[quick ? 'quick' : 'full'], write: true, log }),
   profile: (quick) => runProfile({ quick, write: true, log }),
+  embed: (quick) => runEmbedBench({ ...EMBED_PRESETS[quick ? 'quick' : 'full'], write: true, log }),
 };
 
 const args = process.argv.slice(2);
