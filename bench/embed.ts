@@ -11,9 +11,9 @@
  * request, and Chroma (500–1,000 records/s) is far from binding.
  *
  * Utilisation of a run: (tokens admitted per second of wall time) ÷ (TPM / 60), or the same for
- * requests when those are nearer their limit; the nearer one is reported as binding. A client can
- * exceed 1.0 by at most one window's budget over the run (it starts with a full window), which
- * `ceilingShare` (admitted ÷ what the endpoint would have admitted in that time) accounts for.
+ * requests when those are nearer their limit; the nearer one is reported as binding. A client that
+ * spends each window's budget at its start can exceed 1.0 by up to one window's budget over the
+ * run, so the runs are sized to last several windows.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -138,8 +138,6 @@ export interface EndpointUse {
   binding: 'tokens' | 'requests';
   /** The binding limit's utilisation. */
   utilisation: number;
-  /** Admitted tokens ÷ what the endpoint would admit in the run's time (one window's budget plus TPM/60 per second). */
-  ceilingShare: number;
   /** 429 answers ÷ requests. */
   http429Share: number;
 }
@@ -171,8 +169,6 @@ export interface EmbedContenderSummary {
   chunksPerSecond: Summary;
   seconds: Summary;
   utilisation: Summary;
-  /** Admitted tokens ÷ what the endpoint would have admitted in the run's time. */
-  ceilingShare: Summary;
   binding: 'tokens' | 'requests';
   /** Summed over the rounds. */
   requests: number;
@@ -237,7 +233,6 @@ export function endpointUse(stats: EmbeddingServerStats, seconds: number, limits
     requests,
     binding,
     utilisation: Math.max(tokens, requests),
-    ceilingShare: stats.tokens / (limits.windowBudget.tokens + (limits.tpm / 60) * seconds),
     http429Share: stats.requests ? stats.rateLimited.total / stats.requests : 0,
   };
 }
@@ -442,7 +437,6 @@ function summarizeRuns(c: Collected): EmbedBenchResult {
       chunksPerSecond: summarize(runs.map((r) => r.chunksPerSecond)),
       seconds: summarize(runs.map((r) => r.seconds)),
       utilisation: summarize(runs.map((r) => r.use.utilisation)),
-      ceilingShare: summarize(runs.map((r) => r.use.ceilingShare)),
       binding: tokenBound * 2 >= runs.length ? 'tokens' : 'requests',
       requests,
       tokens: sum((r) => r.server.tokens),
@@ -464,7 +458,7 @@ function summarizeRuns(c: Collected): EmbedBenchResult {
     const note =
       `Sluice's best configuration: ${best}` +
       (s.seconds.median < 3 * window
-        ? `; runs shorter than 3 windows (${window} s): one window's burst weighs, see ceilingShare`
+        ? `; runs shorter than 3 windows (${window} s): the first window's burst inflates utilisation`
         : '');
     const failedJobs = sluice.reduce((n, k) => n + contenders[k]!.failed, 0);
     ratios.utilisation = {
@@ -511,7 +505,6 @@ function renderTable(c: Collected, s: Pick<EmbedBenchResult, 'contenders' | 'rat
       pct(k.http429Share),
       String(k.failed) + (k.complete ? '' : ' (incomplete)'),
       `${fmt(k.utilisation.median, 2)} (${k.binding})`,
-      fmt(k.ceilingShare.median, 2),
     ]);
   }
   const ratioRows = Object.entries(s.ratios).map(([name, r]) => [
@@ -539,7 +532,6 @@ function renderTable(c: Collected, s: Pick<EmbedBenchResult, 'contenders' | 'rat
         '429 share',
         'failed',
         'utilisation (binding limit)',
-        'share of admissible tokens',
       ],
       rows,
     ),
