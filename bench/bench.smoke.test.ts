@@ -11,7 +11,7 @@ import { runProfile } from './ingest-profile.js';
 const tiny = { markdownStride: 150, markdownLimit: 3, pdfs: ['crazyones-pdfa.pdf'] };
 
 describe('benchmarks, smoke run', () => {
-  it('ingest: all contenders, re-ingests, crash-and-rerun and memory on four documents', async () => {
+  it('ingest: all contenders, re-ingests, crash-and-rerun, memory and Redis commands on four documents', async () => {
     const r = await runIngestBench({
       label: 'smoke',
       corpus: tiny,
@@ -21,7 +21,7 @@ describe('benchmarks, smoke run', () => {
       changedShare: 0.05,
       memoryCorpus: tiny,
       memoryPdfs: ['crazyones-pdfa.pdf'],
-      parts: ['throughput', 'crash', 'memory'],
+      parts: ['throughput', 'crash', 'memory', 'redis'],
       redisUrl: inject('redisUrl'),
       chromaUrl: inject('chromaUrl'),
       // A SIGKILLed worker's jobs come back within about 3 s instead of 14.
@@ -39,9 +39,11 @@ describe('benchmarks, smoke run', () => {
     }
     expect(Object.keys(r.ratios)).toEqual(
       expect.arrayContaining([
-        'sluice/ceiling',
-        'sluice/tutorial',
-        'sluice/langchain',
+        'sluiceVsCeiling',
+        'sluiceVsTutorial',
+        'sluiceVsScript',
+        'sluiceVsLangchain',
+        'redisCommandsPerDocument',
         'sluice 2 workers/1 worker',
       ]),
     );
@@ -68,6 +70,13 @@ describe('benchmarks, smoke run', () => {
     expect(r.memory.pdfs[0]!.peakMiB).toBeGreaterThan(0);
     expect(r.memory.longRun).toMatchObject({ documents: 4, failed: 0 });
     expect(r.table).toContain('ratio Sluice/ceiling');
+
+    // Redis commands, on a Redis of the run's own: the worker's, the SDK's and the scripts' apart.
+    expect(r.redisCommands).toMatchObject({ documents: 4, chunks: r.corpus.chunks });
+    expect(r.redisCommands!.perDocument.worker).toBeGreaterThan(0);
+    expect(r.redisCommands!.perDocument.sdk).toBeGreaterThan(0);
+    expect(r.redisCommands!.byConnection).toHaveProperty('sluice-worker');
+    expect(r.ratios.redisCommandsPerDocument?.value).toBe(r.redisCommands!.perDocument.worker);
   }, 120_000);
 
   it('profile: stage costs, Chroma write shapes, an instrumented worker and a CPU profile', async () => {
