@@ -449,10 +449,12 @@ function summarizeRuns(c: Collected): EmbedBenchResult {
   const ratios: EmbedBenchResult['ratios'] = {};
   const sluice = (['sluice-1', 'sluice-2'] as const).filter((k) => contenders[k]);
   if (sluice.length) {
-    // Sluice's best configuration: the higher median utilisation.
-    const best = sluice.reduce((a, b) =>
-      contenders[b]!.utilisation.median > contenders[a]!.utilisation.median ? b : a,
-    );
+    // Sluice's best configuration: one that meets the whole utilisation target if any does, and
+    // among those (or else among all) the higher median utilisation.
+    const meets = (k: EmbedContenderSummary) =>
+      k.utilisation.median >= 0.9 && k.failed === 0 && k.http429Share <= 0.05;
+    const rank = (k: EmbedContenderSummary) => (meets(k) ? 1 : 0) * 10 + k.utilisation.median;
+    const best = sluice.reduce((a, b) => (rank(contenders[b]!) > rank(contenders[a]!) ? b : a));
     const s = contenders[best]!;
     const window = c.limits.windowSeconds;
     const note =
@@ -464,7 +466,7 @@ function summarizeRuns(c: Collected): EmbedBenchResult {
     ratios.utilisation = {
       value: s.utilisation.median,
       target: `≥ 0.9 of the binding limit (${s.binding}), with 0 failed jobs and 429s ≤ 5 % of requests`,
-      met: s.utilisation.median >= 0.9 && s.failed === 0 && s.http429Share <= 0.05,
+      met: meets(s),
       note,
     };
     ratios.failedJobs = { value: failedJobs, target: '0 (every Sluice run)', met: failedJobs === 0 };
