@@ -20,10 +20,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OpenAIEmbeddings } from '@langchain/openai';
 import OpenAI from 'openai';
-import { startChroma } from '../test/support/chroma.js';
 import { uniqueName } from '../test/support/names.js';
-import { startRedis } from '../test/support/redis.js';
 import { startStack } from '../test/support/stack.js';
+import { startBenchServices } from './bench-services.js';
 import { chromaClient, countRecords, createBenchCollection, dropCollection } from './chroma-audit.js';
 import { LangChainIndexer, runTutorial } from './contenders.js';
 import {
@@ -244,10 +243,8 @@ export async function runEmbedBench(options: EmbedBenchOptions): Promise<EmbedBe
   const { log } = options;
   const loadStart = await loadAverage();
   const tmp = await mkdtemp(join(tmpdir(), 'sluice-bench-embed-'));
-  const redis = options.redisUrl ? undefined : await startRedis();
-  const chroma = options.chromaUrl ? undefined : await startChroma({ dedicated: true });
-  const redisUrl = options.redisUrl ?? redis!.url;
-  const chromaUrl = options.chromaUrl ?? chroma!.url;
+  const services = await startBenchServices(options);
+  const { redisUrl, chromaUrl } = services;
   const client = chromaClient(chromaUrl);
   const runs: EmbedRun[] = [];
   try {
@@ -331,8 +328,7 @@ export async function runEmbedBench(options: EmbedBenchOptions): Promise<EmbedBe
     return result;
   } finally {
     await closeBenchPdfPool();
-    await redis?.stop();
-    await chroma?.stop();
+    await services.stop();
     await rm(tmp, { recursive: true, force: true });
   }
 

@@ -37,6 +37,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { HashEmbedder } from '@sluice/ingest';
 import { z } from 'zod';
+import { seededRandom } from '../test/rollout/faults.js';
 import { SlidingWindow } from './sliding-window.js';
 
 /** Options for {@link startEmbeddingServer}. */
@@ -123,18 +124,6 @@ export function formatResetDuration(ms: number): string {
   const seconds = `${Number((totalSeconds % 60).toFixed(3))}s`;
   if (hours) return `${hours}h${minutes}m${seconds}`;
   return minutes ? `${minutes}m${seconds}` : seconds;
-}
-
-/** mulberry32: a small seeded generator of uniform numbers in [0, 1). */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const requestSchema = z.object({

@@ -11,12 +11,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { startChroma } from '../test/support/chroma.js';
 import { RUNTIME_DEFAULTS } from '@sluice/core';
 import { uniqueName } from '../test/support/names.js';
 import { repoRoot, startNode, type ServiceProcess } from '../test/support/processes.js';
-import { startRedis } from '../test/support/redis.js';
 import { startStack } from '../test/support/stack.js';
+import { startBenchServices } from './bench-services.js';
 import {
   auditCollection,
   chromaClient,
@@ -343,10 +342,8 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
   const { log } = options;
   const loadStart = await loadAverage();
   const tmp = await mkdtemp(join(tmpdir(), 'sluice-bench-'));
-  const redis = options.redisUrl ? undefined : await startRedis();
-  const chroma = options.chromaUrl ? undefined : await startChroma({ dedicated: true });
-  const redisUrl = options.redisUrl ?? redis!.url;
-  const chromaUrl = options.chromaUrl ?? chroma!.url;
+  const services = await startBenchServices(options);
+  const { redisUrl, chromaUrl } = services;
   const client = chromaClient(chromaUrl);
   const chromaPid = await findProcess('cli.mjs', '--port', new URL(chromaUrl).port);
   const redisPid = await findProcess('redis-server', `:${new URL(redisUrl).port}`);
@@ -760,8 +757,7 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
     return result;
   } finally {
     await closeBenchPdfPool();
-    await redis?.stop();
-    await chroma?.stop();
+    await services.stop();
     await rm(tmp, { recursive: true, force: true });
   }
 
