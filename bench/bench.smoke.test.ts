@@ -4,13 +4,14 @@
  * never asserted (this machine is shared and noisy); `pnpm bench` measures them.
  */
 import { describe, expect, inject, it } from 'vitest';
+import { EMBED_CONTENDERS, EMBED_PRESETS, runEmbedBench } from './embed.js';
 import { CONTENDERS, runIngestBench } from './ingest.js';
 import { runProfile } from './ingest-profile.js';
 
 const tiny = { markdownStride: 150, markdownLimit: 3, pdfs: ['crazyones-pdfa.pdf'] };
 
 describe('benchmarks, smoke run', () => {
-  it('ingest: all contenders, re-ingests, crash-and-rerun and memory on four documents', async () => {
+  it('ingest: all contenders, re-ingests, crash-and-rerun, memory and Redis commands on four documents', async () => {
     const r = await runIngestBench({
       label: 'smoke',
       corpus: tiny,
@@ -20,7 +21,7 @@ describe('benchmarks, smoke run', () => {
       changedShare: 0.05,
       memoryCorpus: tiny,
       memoryPdfs: ['crazyones-pdfa.pdf'],
-      parts: ['throughput', 'crash', 'memory'],
+      parts: ['throughput', 'crash', 'memory', 'redis'],
       redisUrl: inject('redisUrl'),
       chromaUrl: inject('chromaUrl'),
       // A SIGKILLed worker's jobs come back within about 3 s instead of 14.
@@ -38,9 +39,11 @@ describe('benchmarks, smoke run', () => {
     }
     expect(Object.keys(r.ratios)).toEqual(
       expect.arrayContaining([
-        'sluice/ceiling',
-        'sluice/tutorial',
-        'sluice/langchain',
+        'sluiceVsCeiling',
+        'sluiceVsTutorial',
+        'sluiceVsScript',
+        'sluiceVsLangchain',
+        'redisCommandsPerDocument',
         'sluice 2 workers/1 worker',
       ]),
     );
@@ -67,6 +70,13 @@ describe('benchmarks, smoke run', () => {
     expect(r.memory.pdfs[0]!.peakMiB).toBeGreaterThan(0);
     expect(r.memory.longRun).toMatchObject({ documents: 4, failed: 0 });
     expect(r.table).toContain('ratio Sluice/ceiling');
+
+    // Redis commands, on a Redis of the run's own: the worker's, the SDK's and the scripts' apart.
+    expect(r.redisCommands).toMatchObject({ documents: 4, chunks: r.corpus.chunks });
+    expect(r.redisCommands!.perDocument.worker).toBeGreaterThan(0);
+    expect(r.redisCommands!.perDocument.sdk).toBeGreaterThan(0);
+    expect(r.redisCommands!.byConnection).toHaveProperty('sluice-worker');
+    expect(r.ratios.redisCommandsPerDocument?.value).toBe(r.redisCommands!.perDocument.worker);
   }, 120_000);
 
   it('profile: stage costs, Chroma write shapes, an instrumented worker and a CPU profile', async () => {
@@ -91,4 +101,46 @@ describe('benchmarks, smoke run', () => {
     expect(r.workerRuns[0]!.stages['chroma upsert']!.calls).toBe(4);
     expect(r.cpuProfile.threads.length).toBeGreaterThan(0);
   }, 90_000);
+
+  it('embed: every contender against its own rate-limited endpoint, counts consistent, nothing failed', async () => {
+    const r = await runEmbedBench({
+      ...EMBED_PRESETS.quick,
+      label: 'smoke',
+      corpus: { markdownStride: 150, markdownLimit: 4, pdfs: [] },
+      tutorialChunks: 6,
+      // Shorter latencies: the tutorial waits for every one of them.
+      server: { latencyMs: [10, 30] },
+      redisUrl: inject('redisUrl'),
+      chromaUrl: inject('chromaUrl'),
+      write: false,
+      log: () => undefined,
+    });
+    expect(r.corpus.chunks).toBeGreaterThan(0);
+    expect(r.corpus.tokens).toBeGreaterThan(r.corpus.chunks);
+    expect(r.limits.windowBudget.tokens).toBeGreaterThanOrEqual(2 * Math.min(r.corpus.tokens, 25_000));
+    expect(r.runs.map((run) => run.contender).sort()).toEqual([...EMBED_CONTENDERS].sort());
+    for (const run of r.runs) {
+      const want = run.contender === 'tutorial' ? r.corpus.tutorialChunks : r.corpus.chunks;
+      expect(run, run.contender).toMatchObject({ chunks: want, stored: want, failed: 0 });
+      const s = run.server;
+      expect(s.requests, run.contender).toBe(s.succeeded + s.rateLimited.total + s.badRequests);
+      expect(s.badRequests, run.contender).toBe(0);
+      expect(s.rateLimited.total).toBe(
+        s.rateLimited.requests + s.rateLimited.tokens + s.rateLimited.tooLarge,
+      );
+      // Each chunk embedded exactly once, and counted as the server counts tokens.
+      expect(s.inputs, run.contender).toBe(want);
+      expect(s.tokens, run.contender).toBe(
+        run.contender === 'tutorial' ? r.corpus.tutorialTokens : r.corpus.tokens,
+      );
+      if (run.contender === 'tutorial') expect(s.succeeded).toBe(want);
+      expect(run.use.utilisation).toBeGreaterThan(0);
+      expect(run.use.http429Share).toBe(s.requests ? s.rateLimited.total / s.requests : 0);
+    }
+    expect(Object.keys(r.ratios).sort()).toEqual(
+      ['failedJobs', 'http429Share', 'sluiceVsLangchain', 'utilisation'].sort(),
+    );
+    expect(r.ratios.failedJobs?.value).toBe(0);
+    expect(r.table).toContain('sluiceVsLangchain');
+  }, 120_000);
 });

@@ -4,8 +4,10 @@
  * dimensions) and the same Chroma:
  *
  * - the Chroma ceiling: one process upserting pre-split, pre-embedded batches of 250;
- * - the tutorial loop: parse, split, then `collection.add` of one chunk per call, with a random
- *   UUID per chunk as the getting-started examples do;
+ * - the tutorial loop: parse, split, then one embedding call and one `collection.add` per chunk,
+ *   with a random UUID per chunk as the getting-started examples do;
+ * - the expert script: one process, parse → split → embed → upsert in batches of 250 with
+ *   deterministic IDs, no queue ({@link runScript});
  * - LangChain's `index()` with its in-memory record manager and LangChain's Chroma vector store,
  *   `cleanup: 'incremental'`, `sourceIdKey: 'docId'`.
  *
@@ -19,6 +21,7 @@ import { basename } from 'node:path';
 import { InMemoryRecordManager } from '@langchain/community/indexes/memory';
 import { Chroma } from '@langchain/community/vectorstores/chroma';
 import { Document } from '@langchain/core/documents';
+import { Embeddings } from '@langchain/core/embeddings';
 import { index } from '@langchain/core/indexing';
 import type { Collection } from 'chromadb';
 import { chromaClient, createBenchCollection } from './chroma-audit.js';
@@ -92,21 +95,27 @@ function chunkMetadata(doc: BenchDocument, chunkIndex: number, page: number | un
   };
 }
 
-/** The tutorial loop over `docs`: parse, split, embed, then one `add` per chunk. */
+/** Embeds one text: how the tutorial loop asks for each chunk's vector. */
+export type EmbedOne = (text: string) => Promise<number[]>;
+
+/**
+ * The tutorial loop over `docs`: parse, split, then for each chunk one embedding call and one
+ * `add`. `embedOne` is the bench's hash embedder unless given (the embedding-endpoint benchmark
+ * passes the OpenAI SDK's call).
+ */
 export async function runTutorial(
   collection: Collection,
   docs: readonly BenchDocument[],
+  embedOne?: EmbedOne,
 ): Promise<PhaseResult> {
-  const embedder = benchEmbedder();
+  const embed = embedOne ?? hashEmbedOne();
   const started = performance.now();
   let chunks = 0;
   for (const doc of docs) {
-    const split = await loadAndSplit(doc);
-    const vectors = await embedder.embed(split.map((c) => c.text));
-    for (const [i, chunk] of split.entries()) {
+    for (const chunk of await loadAndSplit(doc)) {
       await collection.add({
         ids: [randomUUID()],
-        embeddings: [vectors[i]!],
+        embeddings: [await embed(chunk.text)],
         documents: [chunk.text],
         metadatas: [chunkMetadata(doc, chunk.index, chunk.page)],
       });
@@ -117,13 +126,90 @@ export async function runTutorial(
   return { phase: 'first', seconds, chunks, embedded: chunks, written: chunks, deleted: 0 };
 }
 
+function hashEmbedOne(): EmbedOne {
+  const embedder = benchEmbedder();
+  return async (text) => embedder.embedOne(text);
+}
+
+/**
+ * The expert script: what a careful engineer writes by hand without a queue. One process parses
+ * and splits the documents in order, gathers their chunks into batches of `batchSize`, embeds each
+ * batch in one call and upserts it with deterministic IDs (`<docId>#<chunk index>`, so a rerun
+ * overwrites instead of duplicating), keeping one upsert in flight while it prepares the next
+ * batch.
+ */
+export async function runScript(
+  chromaUrl: string,
+  collectionName: string,
+  docs: readonly BenchDocument[],
+  batchSize = 250,
+): Promise<PhaseResult> {
+  const collection = await createBenchCollection(chromaClient(chromaUrl), collectionName);
+  const embedder = benchEmbedder();
+  const started = performance.now();
+  let chunks = 0;
+  let pending: { id: string; text: string; metadata: ReturnType<typeof chunkMetadata> }[] = [];
+  let inFlight: Promise<unknown> = Promise.resolve();
+  const flush = async () => {
+    const batch = pending;
+    pending = [];
+    const embeddings = await embedder.embed(batch.map((c) => c.text));
+    await inFlight;
+    inFlight = collection.upsert({
+      ids: batch.map((c) => c.id),
+      embeddings,
+      documents: batch.map((c) => c.text),
+      metadatas: batch.map((c) => c.metadata),
+    });
+    // Awaited before the next upsert; until then a failure must not count as unhandled.
+    inFlight.catch(() => undefined);
+  };
+  for (const doc of docs) {
+    for (const chunk of await loadAndSplit(doc)) {
+      pending.push({
+        id: `${doc.docId}#${chunk.index}`,
+        text: chunk.text,
+        metadata: chunkMetadata(doc, chunk.index, chunk.page),
+      });
+      chunks++;
+      if (pending.length === batchSize) await flush();
+    }
+  }
+  if (pending.length) await flush();
+  await inFlight;
+  const seconds = (performance.now() - started) / 1000;
+  return { phase: 'first', seconds, chunks, embedded: chunks, written: chunks, deleted: 0 };
+}
+
+/** A LangChain `Embeddings` that counts the texts it is asked to embed (what `index()` re-embeds is part of the comparison). */
+class CountedEmbeddings extends Embeddings {
+  embedded = 0;
+  readonly #inner: Embeddings;
+
+  constructor(inner: Embeddings) {
+    super({});
+    this.#inner = inner;
+  }
+
+  override async embedDocuments(texts: string[]): Promise<number[][]> {
+    this.embedded += texts.length;
+    return this.#inner.embedDocuments(texts);
+  }
+
+  override async embedQuery(text: string): Promise<number[]> {
+    return this.#inner.embedQuery(text);
+  }
+}
+
 /** LangChain's `index()` over one collection, keeping its in-memory record manager between phases. */
 export class LangChainIndexer {
-  readonly #embeddings = new HashEmbeddings(benchEmbedder());
+  readonly #embeddings: CountedEmbeddings;
   readonly #recordManager = new InMemoryRecordManager();
   readonly #store: Chroma;
 
-  constructor(chromaUrl: string, collectionName: string) {
+  /** `embeddings`: the bench's hash embedder (as a LangChain `Embeddings`) unless given. */
+  constructor(chromaUrl: string, collectionName: string, embeddings?: Embeddings) {
+    this.#embeddings = new CountedEmbeddings(embeddings ?? new HashEmbeddings(benchEmbedder()));
     this.#store = new Chroma(this.#embeddings, { index: chromaClient(chromaUrl), collectionName });
   }
 

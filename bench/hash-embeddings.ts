@@ -3,12 +3,9 @@ import type { HashEmbedder } from '@sluice/ingest';
 
 /**
  * Sluice's {@link HashEmbedder} as a LangChain `Embeddings`, so that LangChain's `index()` embeds
- * exactly as Sluice does. Counts the texts it embeds (what LangChain re-embeds is part of the
- * comparison).
+ * exactly as Sluice does.
  */
 export class HashEmbeddings extends Embeddings {
-  /** Texts embedded so far through {@link HashEmbeddings.embedDocuments}. */
-  embedded = 0;
   readonly #embedder: HashEmbedder;
 
   constructor(embedder: HashEmbedder) {
@@ -18,7 +15,6 @@ export class HashEmbeddings extends Embeddings {
 
   /** One vector per text, in order. */
   override async embedDocuments(texts: string[]): Promise<number[][]> {
-    this.embedded += texts.length;
     return this.#embedder.embed(texts);
   }
 

@@ -44,11 +44,10 @@ import { DirectoryUploadStore } from '@sluice/storage';
 import { registerDocumentHandlers } from '@sluice/worker';
 import type { Collection } from 'chromadb';
 import type { Redis } from 'ioredis';
-import { startChroma } from '../test/support/chroma.js';
 import { stageFile } from '../test/support/documents.js';
 import { uniqueName } from '../test/support/names.js';
-import { startRedis } from '../test/support/redis.js';
 import { startStack } from '../test/support/stack.js';
+import { startBenchServices } from './bench-services.js';
 import { chromaClient, dropCollection } from './chroma-audit.js';
 import {
   SPLIT,
@@ -511,10 +510,8 @@ export async function runProfile(options: ProfileOptions): Promise<Record<string
         });
   const loadStart = await loadAverage();
   const dir = await mkdtemp(join(tmpdir(), 'sluice-profile-'));
-  const redis = options.redisUrl ? undefined : await startRedis();
-  const chroma = options.chromaUrl ? undefined : await startChroma({ dedicated: true });
-  const redisUrl = options.redisUrl ?? redis!.url;
-  const chromaUrl = options.chromaUrl ?? chroma!.url;
+  const services = await startBenchServices(options);
+  const { redisUrl, chromaUrl } = services;
   const pids = {
     chroma: await findProcess('cli.mjs', '--port', new URL(chromaUrl).port),
     redis: await findProcess('redis-server', `:${new URL(redisUrl).port}`),
@@ -601,8 +598,7 @@ export async function runProfile(options: ProfileOptions): Promise<Record<string
     return result;
   } finally {
     await closeBenchParsePool();
-    await redis?.stop();
-    await chroma?.stop();
+    await services.stop();
     await rm(dir, { recursive: true, force: true });
   }
 }
