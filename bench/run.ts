@@ -7,6 +7,7 @@ import { EMBED_PRESETS, runEmbedBench } from './embed.js';
 import { INGEST_PRESETS, runIngestBench } from './ingest.js';
 import { runProfile } from './ingest-profile.js';
 import { runQueueBench } from './queue.js';
+import { runRolloutBench } from './rollout.js';
 
 const started = performance.now();
 // Progress lines carry the seconds since start; tables are printed as they are.
@@ -30,6 +31,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   queue: () => runQueueBench(quick ? { jobs: 1000, rounds: 1 } : {}),
   ingest: () => runIngestBench({ ...INGEST_PRESETS[quick ? 'quick' : 'full'], write: true, log }),
   profile: () => runProfile({ quick, write: true, log }),
+  rollout: () => runRolloutBench({ quick, write: true, log }),
   embed: () => {
     const preset = EMBED_PRESETS[quick ? 'quick' : 'full'];
     return runEmbedBench({

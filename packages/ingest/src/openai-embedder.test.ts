@@ -213,6 +213,14 @@ describe('OpenAiEmbedder', () => {
     expect(limiter.acquired).toHaveLength(2);
   });
 
+  it('prefers retry-after-ms, exact, to Retry-After in whole seconds', async () => {
+    const peer = await startPeer([{ status: 429, headers: { 'retry-after-ms': '120', 'retry-after': '1' } }]);
+    const limiter = new RecordingLimiter();
+    const embedder = new OpenAiEmbedder({ baseUrl: peer.baseUrl, model: 'm', rateLimiter: limiter });
+    await embedder.embed(['hello']);
+    expect(limiter.holds).toEqual([120]);
+  });
+
   it('reads x-ratelimit reset durations', () => {
     expect(parseResetDuration('20ms')).toBe(20);
     expect(parseResetDuration('1s')).toBe(1000);

@@ -326,11 +326,14 @@ export class OpenAiEmbedder implements Embedder {
 }
 
 /**
- * How long the endpoint asks to wait: `Retry-After`, else (OpenAI, Azure) the reset time of an
+ * How long the endpoint asks to wait: `retry-after-ms` or `Retry-After`, else (OpenAI, Azure) the reset time of an
  * exhausted `x-ratelimit-*` limit, e.g. `x-ratelimit-remaining-tokens: 0` with
  * `x-ratelimit-reset-tokens: 6m0s`.
  */
 function retryDelayOf(response: Response): number | undefined {
+  // `retry-after-ms` (OpenAI, Azure) is exact; `Retry-After` is in whole seconds.
+  const ms = Number(response.headers.get('retry-after-ms') ?? Number.NaN);
+  if (Number.isFinite(ms) && ms >= 0) return Math.ceil(ms);
   const retryAfter = parseRetryAfter(response.headers.get('retry-after'));
   if (retryAfter !== undefined) return retryAfter;
   const resets = (['requests', 'tokens'] as const).flatMap((kind) =>
