@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BatchingEmbedder } from './batching-embedder.js';
-import { estimateTokens } from './embedding-limits.js';
+import { estimateTokens, maxRequestTokens } from './embedding-limits.js';
 import { HashEmbedder } from './hash-embedder.js';
 import type { Embedder } from './types.js';
 
@@ -116,5 +116,16 @@ describe('BatchingEmbedder', () => {
     expect(() => new BatchingEmbedder(endpoint, { maxInputs: 1, maxTokens: 10, concurrency: 1.5 })).toThrow(
       /concurrency/,
     );
+  });
+});
+
+describe('maxRequestTokens', () => {
+  it('caps a request at half a second of the token limit, never above the configured size', () => {
+    // OpenAI tier 1 (1,000,000 TPM): 8,333 tokens, below the default 100,000.
+    expect(maxRequestTokens(1_000_000, 100_000)).toBe(8333);
+    expect(maxRequestTokens(100_000_000, 100_000)).toBe(100_000);
+    expect(maxRequestTokens(undefined, 100_000)).toBe(100_000);
+    // A tiny limit still lets one text through per request.
+    expect(maxRequestTokens(60, 100_000)).toBe(1);
   });
 });

@@ -1,7 +1,12 @@
 import type { WorkerConfig } from '@sluice/core';
 import { BatchingEmbedder } from './batching-embedder.js';
 import { CachingEmbedder, type CacheOutcome } from './caching-embedder.js';
-import type { EmbeddingRateLimiter, EmbeddingRequestEvent, VectorCache } from './embedding-limits.js';
+import {
+  maxRequestTokens,
+  type EmbeddingRateLimiter,
+  type EmbeddingRequestEvent,
+  type VectorCache,
+} from './embedding-limits.js';
 import { HashEmbedder } from './hash-embedder.js';
 import { OpenAiEmbedder } from './openai-embedder.js';
 import type { Embedder } from './types.js';
@@ -17,6 +22,7 @@ export type EmbedderConfig = Pick<
   | 'EMBEDDINGS_BATCH_SIZE'
   | 'EMBEDDINGS_BATCH_TOKENS'
   | 'EMBEDDINGS_CONCURRENCY'
+  | 'EMBEDDINGS_TPM'
 >;
 
 /** What a process that talks to an endpoint adds to the configuration: shared limits, a cache, metrics. */
@@ -53,7 +59,8 @@ export function createEmbedder(config: EmbedderConfig, extras: EmbedderExtras = 
       });
       const batched = new BatchingEmbedder(endpoint, {
         maxInputs: config.EMBEDDINGS_BATCH_SIZE,
-        maxTokens: config.EMBEDDINGS_BATCH_TOKENS,
+        // Small enough for the fleet's limiter to keep within a provider's short windows.
+        maxTokens: maxRequestTokens(config.EMBEDDINGS_TPM, config.EMBEDDINGS_BATCH_TOKENS),
         concurrency: config.EMBEDDINGS_CONCURRENCY,
       });
       if (!extras.cache) return batched;

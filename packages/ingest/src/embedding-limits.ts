@@ -15,6 +15,11 @@ export interface EmbeddingRateLimiter {
   acquire(tokens: number, signal?: AbortSignal): Promise<number>;
   /** Holds every caller off for `ms` from now: the endpoint answered 429 and said how long. */
   holdOff(ms: number): Promise<void>;
+  /**
+   * Corrects the count by `tokens` (what a request really cost minus what it was estimated at;
+   * negative gives tokens back).
+   */
+  adjust(tokens: number): Promise<void>;
 }
 
 /** Vectors by key, shared across processes, bounded in size. */
@@ -46,4 +51,16 @@ export function estimateTokens(text: string): number {
   let ascii = 0;
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) < 128) ascii += 1;
   return Math.ceil(ascii / 4) + (text.length - ascii);
+}
+
+/**
+ * The most tokens one request may carry for the limiter to keep within a token limit of `tpm`
+ * (half a second of it: the fleet's limiter, `RedisRateLimiter` in `@sluice/core/queue`, spends
+ * 95 % of a limit with no burst, which keeps within windows of 10 s or more only if no request
+ * carries more than the other 5 % of such a window), or `fallback` when there is no limit or it
+ * is smaller.
+ */
+export function maxRequestTokens(tpm: number | undefined, fallback: number): number {
+  if (tpm === undefined) return fallback;
+  return Math.max(1, Math.min(fallback, Math.floor(tpm / 120)));
 }

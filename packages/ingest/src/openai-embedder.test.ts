@@ -98,12 +98,17 @@ async function failure(promise: Promise<unknown>): Promise<SluiceError> {
 class RecordingLimiter implements EmbeddingRateLimiter {
   readonly acquired: number[] = [];
   readonly holds: number[] = [];
+  readonly adjustments: number[] = [];
   acquire(tokens: number): Promise<number> {
     this.acquired.push(tokens);
     return Promise.resolve(0);
   }
   holdOff(ms: number): Promise<void> {
     this.holds.push(ms);
+    return Promise.resolve();
+  }
+  adjust(tokens: number): Promise<void> {
+    this.adjustments.push(tokens);
     return Promise.resolve();
   }
 }
@@ -193,8 +198,10 @@ describe('OpenAiEmbedder', () => {
     // 'abcdefgh' + 'ijkl' are about 2 + 1 tokens; the 503 is tried again, after asking again.
     expect(limiter.acquired).toEqual([3, 3, 1]);
     expect(events.map((e) => e.status)).toEqual([503, 200, 200]);
-    // The peer counts 1 token per request (`usage`): its count wins over the estimate.
+    // The peer counts 1 token per request (`usage`): its count wins over the estimate, and the
+    // limiter gets the difference back; the failed request had no count, so nothing to correct.
     expect(events.map((e) => e.tokens)).toEqual([3, 1, 1]);
+    expect(limiter.adjustments).toEqual([-2]);
     expect(limiter.holds).toEqual([]);
   });
 

@@ -201,6 +201,9 @@ export class OpenAiEmbedder implements Embedder {
       try {
         const { vectors, usedTokens } = await this.#attempt(texts, signal);
         o.onRequest?.({ status: 200, inputs: texts.length, tokens: usedTokens ?? tokens, waitedMs });
+        // The estimate errs high; the endpoint's count gives the difference back to the fleet.
+        if (usedTokens !== undefined && usedTokens !== tokens)
+          await o.rateLimiter?.adjust(usedTokens - tokens);
         return vectors;
       } catch (err) {
         const status = err instanceof AttemptFailure ? err.status : undefined;

@@ -27,16 +27,16 @@ function fleet(workers: number) {
 }
 
 describe('RedisRateLimiter', () => {
-  it('admits a burst of 5 % of the limit, then serves every worker in turn at 95 % of it', async () => {
+  it('lets a request go at once when idle, then serves every worker in turn at 95 % of the limit', async () => {
     const { prefix, connections } = fleet(2);
-    // 600,000 tokens a minute: 10 per ms, refilled at 9.5 per ms, 30,000 of burst.
+    // 600,000 tokens a minute: 10 per ms, spent at 9.5 per ms.
     const [a, b] = connections.map(
       (connection) => new RedisRateLimiter({ connection, prefix, tokensPerMinute: 600_000 }),
     );
-    expect(await a!.acquire(30_000)).toBe(0);
-    // Asked at once by two workers: each is let through when the debt before it is paid, in the
-    // order they asked (times from the burst, whenever each call was made).
     const started = performance.now();
+    expect(await a!.acquire(950)).toBe(0);
+    // Asked at once by two workers after the first request: each goes when the ones before it
+    // are paid for (100 ms per 950 tokens), in the order they asked; no burst was saved up.
     const admitted = await Promise.all(
       [b!, a!].map(async (limiter) => {
         const askedAt = performance.now() - started;
@@ -46,11 +46,11 @@ describe('RedisRateLimiter', () => {
     const [first, second] = admitted.sort((x, y) => x - y);
     expect(first).toBeGreaterThanOrEqual(90);
     expect(first).toBeLessThanOrEqual(135);
-    expect(second).toBeGreaterThanOrEqual(185);
+    expect(second).toBeGreaterThanOrEqual(190);
     expect(second).toBeLessThanOrEqual(240);
   });
 
-  it('never admits more than the limit allows, across workers asking at once', async () => {
+  it('never admits more than 95 % of the limit plus one request in any window, across workers asking at once', async () => {
     const { prefix, connections } = fleet(3);
     const limiters = connections.map(
       (connection) => new RedisRateLimiter({ connection, prefix, tokensPerMinute: 600_000 }),
@@ -65,28 +65,49 @@ describe('RedisRateLimiter', () => {
         }
       }),
     );
-    for (const { at } of admitted) {
-      const sent = admitted.filter((x) => x.at <= at).reduce((sum, x) => sum + x.tokens, 0);
-      // Burst plus refill so far, plus the clock's granularity (a few ms of refill).
-      expect(sent).toBeLessThanOrEqual(30_000 + 9.5 * (at + 20));
+    admitted.sort((x, y) => x.at - y.at);
+    for (const from of admitted) {
+      for (const to of admitted) {
+        if (to.at < from.at) continue;
+        const sent = admitted
+          .filter((x) => x.at >= from.at && x.at <= to.at)
+          .reduce((sum, x) => sum + x.tokens, 0);
+        // 9.5 tokens per ms over the window, one request, and timer lateness (a few ms).
+        expect(sent).toBeLessThanOrEqual(9.5 * (to.at - from.at + 20) + 2000);
+      }
     }
     // And it does admit that much: the limit is used, not left idle.
     const last = admitted.at(-1)!;
     const total = admitted.reduce((sum, x) => sum + x.tokens, 0);
-    expect(total).toBeGreaterThanOrEqual(0.9 * (30_000 + 9.5 * last.at) - 2000 * limiters.length);
+    expect(total).toBeGreaterThanOrEqual(0.9 * 9.5 * last.at);
   });
 
   it('limits requests per minute too', async () => {
     const { prefix, connections } = fleet(1);
     const limiter = new RedisRateLimiter({ connection: connections[0]!, prefix, requestsPerMinute: 600 });
-    // 600 a minute: a burst of 30, then one every ~105 ms (refilled at 95 %).
+    // 600 a minute, spent at 95 %: one request every ~105 ms, the first at once.
     const started = performance.now();
-    for (let i = 0; i < 30; i++) expect(await limiter.acquire(0)).toBe(0);
-    // However long the burst took to ask for, the next request goes ~105 ms after it began.
-    const askedAt = performance.now() - started;
-    const wait = await limiter.acquire(0);
-    expect(askedAt + wait).toBeGreaterThanOrEqual(95);
-    expect(askedAt + wait).toBeLessThanOrEqual(140);
+    expect(await limiter.acquire(0)).toBe(0);
+    const waits: number[] = [];
+    for (let i = 0; i < 3; i++) waits.push(await limiter.acquire(0));
+    const elapsed = performance.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(3 * 105 - 5);
+    expect(elapsed).toBeLessThanOrEqual(3 * 105 + 60);
+    for (const wait of waits) expect(wait).toBeGreaterThan(50);
+  });
+
+  it('gives tokens back when the endpoint counted fewer than estimated', async () => {
+    const { prefix, connections } = fleet(1);
+    const limiter = new RedisRateLimiter({ connection: connections[0]!, prefix, tokensPerMinute: 600_000 });
+    expect(await limiter.acquire(9500)).toBe(0);
+    // 9,500 tokens booked a second ahead; the endpoint said 950: the next waits ~100 ms, not ~1 s.
+    await limiter.adjust(950 - 9500);
+    const wait = await limiter.acquire(10);
+    expect(wait).toBeGreaterThanOrEqual(60);
+    expect(wait).toBeLessThanOrEqual(110);
+    // More than estimated pushes the next requests back.
+    await limiter.adjust(4750);
+    expect(await limiter.acquire(10)).toBeGreaterThanOrEqual(450);
   });
 
   it("holds every worker off after one worker's 429, limits or not", async () => {
@@ -98,6 +119,22 @@ describe('RedisRateLimiter', () => {
     const waited = await b!.acquire(100);
     expect(waited).toBeGreaterThanOrEqual(280);
     expect(performance.now() - started).toBeGreaterThanOrEqual(270);
+  });
+
+  it('saves no burst during a hold-off: the requests after it are spaced as before', async () => {
+    const { prefix, connections } = fleet(2);
+    const [a, b] = connections.map(
+      (connection) => new RedisRateLimiter({ connection, prefix, requestsPerMinute: 600 }),
+    );
+    await a!.holdOff(300);
+    const started = performance.now();
+    const admitted = await Promise.all(
+      [a!, b!, a!].map(async (limiter) => (await limiter.acquire(0)) + performance.now() - started),
+    );
+    admitted.sort((x, y) => x - y);
+    expect(admitted[0]).toBeGreaterThanOrEqual(280);
+    expect(admitted[1]! - admitted[0]!).toBeGreaterThanOrEqual(95);
+    expect(admitted[2]! - admitted[1]!).toBeGreaterThanOrEqual(95);
   });
 
   it('stops waiting when the caller aborts, with its reason', async () => {

@@ -4,45 +4,52 @@ import type { WorkerConfig } from '../contract/config.js';
 import { SluiceError } from '../contract/errors.js';
 import { documentKeys } from './document-records.js';
 
-/** Share of a limit the bucket refills per minute; the rest is its burst. */
+/** Share of a limit the schedule spends; the rest is slack for a provider's shorter windows. */
 const SUSTAINED_SHARE = 0.95;
 /** How long the limiter's state outlives its last use. */
 const STATE_TTL_MS = 3_600_000;
 
-// One token bucket per limit (requests, tokens) in one hash, with Redis's clock. A request takes
-// what it needs at once, going into debt if need be, and is told how long to wait until the debt
-// is paid: callers are served in the order they asked, and each pays one round trip. The bucket
-// refills at 95 % of the limit and holds 5 % as burst, so that over any 60 s it admits no more
-// than the limit: a provider counting in a one-minute window sees no overshoot. `hold` is a time
-// before which no request may go (a 429's Retry-After), whatever the buckets hold.
+// One schedule per limit (requests, tokens) in one hash, with Redis's clock: the time from which
+// the limit has room again (the "theoretical arrival time" of GCRA). A request goes at the latest
+// of now, every schedule and the hold-off (a 429's Retry-After), and pushes each schedule on by
+// its own cost at 95 % of the limit's rate: callers are served in the order they asked, each pays
+// one round trip, and an idle limiter lets a request go at once. There is no burst: in any window
+// of W seconds the endpoint sees at most 0.95 × limit × W / 60 plus one request, which is within
+// the limit for every window of 10 s or more as long as a request carries at most half a second of
+// the limit (the batcher's cap, `maxRequestTokens` in `@sluice/ingest`). Providers enforce per-minute limits over
+// shorter windows than a minute (OpenAI says so); a bucket that saved up a burst would overshoot
+// them after every pause, and be answered 429.
 const LIMIT_SCRIPT = `
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local key = KEYS[1]
+local mode = ARGV[1]
 local ttl = tonumber(ARGV[5])
-if ARGV[1] == 'hold' then
-  local hold = now + tonumber(ARGV[2])
-  if hold > tonumber(redis.call('HGET', key, 'hold') or '0') then redis.call('HSET', key, 'hold', hold) end
-  redis.call('PEXPIRE', key, ttl)
-  return 0
-end
 local share = tonumber(ARGV[6])
-local function take(field, limit, need)
-  if limit <= 0 then return 0 end
-  local rate = limit * share / 60000
-  local burst = limit * (1 - share)
-  local state = redis.call('HMGET', key, field, field .. '@')
-  local balance = tonumber(state[1]) or burst
-  local at = tonumber(state[2]) or now
-  balance = math.min(burst, balance + math.max(0, now - at) * rate) - need
-  redis.call('HSET', key, field, tostring(balance), field .. '@', now)
-  if balance >= 0 then return 0 end
-  return math.ceil(-balance / rate)
+local function rate(limit) return limit * share / 60000 end
+local function at(field) return tonumber(redis.call('HGET', key, field) or '0') end
+if mode == 'hold' then
+  local hold = now + tonumber(ARGV[2])
+  if hold > at('hold') then redis.call('HSET', key, 'hold', tostring(hold)) end
+elseif mode == 'adjust' then
+  local limit = tonumber(ARGV[3])
+  if limit > 0 then
+    local free = math.max(now, at('tokens') + tonumber(ARGV[4]) / rate(limit))
+    redis.call('HSET', key, 'tokens', tostring(free))
+  end
+else
+  local rpm = tonumber(ARGV[2])
+  local tpm = tonumber(ARGV[3])
+  local go = math.max(now, at('hold'))
+  if rpm > 0 then go = math.max(go, at('requests')) end
+  if tpm > 0 then go = math.max(go, at('tokens')) end
+  if rpm > 0 then redis.call('HSET', key, 'requests', tostring(go + 1 / rate(rpm))) end
+  if tpm > 0 then redis.call('HSET', key, 'tokens', tostring(go + tonumber(ARGV[4]) / rate(tpm))) end
+  redis.call('PEXPIRE', key, ttl)
+  return math.ceil(go - now)
 end
-local wait = math.max(0, tonumber(redis.call('HGET', key, 'hold') or '0') - now)
-wait = math.max(wait, take('requests', tonumber(ARGV[2]), 1), take('tokens', tonumber(ARGV[3]), tonumber(ARGV[4])))
 redis.call('PEXPIRE', key, ttl)
-return wait
+return 0
 `;
 
 /** Options for {@link RedisRateLimiter}. */
@@ -58,8 +65,9 @@ export interface RedisRateLimiterOptions {
 
 /**
  * An embeddings endpoint's rate limits, enforced across every worker through Redis (one script
- * call per request): a token bucket per limit, and a hold-off that a 429 sets for the whole fleet.
- * Without limits it still shares hold-offs, so that one worker's 429 slows every worker down.
+ * call per request): a schedule per limit, spent at 95 % of it with no burst, and a hold-off that
+ * a 429 sets for the whole fleet. Without limits it still shares hold-offs, so that one worker's
+ * 429 slows every worker down.
  *
  * Errors: Redis not answering is `DEPENDENCY_UNAVAILABLE`, an outage like any other.
  */
@@ -89,6 +97,15 @@ export class RedisRateLimiter {
   /** Holds every worker off for `ms` from now. */
   async holdOff(ms: number): Promise<void> {
     await this.#eval('hold', String(Math.max(0, Math.ceil(ms))), '0', '0');
+  }
+
+  /**
+   * Corrects the token schedule by what a request really cost (the endpoint's `usage`) minus
+   * what it was estimated at: a negative difference gives the surplus back to the next requests.
+   */
+  async adjust(tokens: number): Promise<void> {
+    if (this.#tpm === 0 || tokens === 0) return;
+    await this.#eval('adjust', '0', String(this.#tpm), String(Math.round(tokens)));
   }
 
   async #eval(mode: string, a: string, b: string, c: string): Promise<unknown> {
