@@ -220,6 +220,26 @@ describe('OpenAiEmbedder', () => {
     expect(limiter.acquired).toHaveLength(2);
   });
 
+  it("reports a request once, as answered, when the limiter cannot take the correction (Redis's outage, not the endpoint's)", async () => {
+    const peer = await startPeer();
+    const outage = new SluiceError(
+      'DEPENDENCY_UNAVAILABLE',
+      'Redis did not answer the embeddings rate limiter',
+    );
+    const limiter = new RecordingLimiter();
+    limiter.adjust = () => Promise.reject(outage);
+    const events: EmbeddingRequestEvent[] = [];
+    const embedder = new OpenAiEmbedder({
+      baseUrl: peer.baseUrl,
+      model: 'm',
+      rateLimiter: limiter,
+      onRequest: (event) => events.push(event),
+    });
+    await expect(embedder.embed(['abcdefgh ijklmnop'])).rejects.toBe(outage);
+    expect(events.map((e) => e.status)).toEqual([200]);
+    expect(peer.requests).toHaveLength(1);
+  });
+
   it('prefers retry-after-ms, exact, to Retry-After in whole seconds', async () => {
     const peer = await startPeer([{ status: 429, headers: { 'retry-after-ms': '120', 'retry-after': '1' } }]);
     const limiter = new RecordingLimiter();

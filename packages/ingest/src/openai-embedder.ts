@@ -197,21 +197,26 @@ export class OpenAiEmbedder implements Embedder {
     for (let attempt = 0; ; attempt++) {
       signal?.throwIfAborted();
       const waitedMs = (await o.rateLimiter?.acquire(tokens, signal)) ?? 0;
-      let failure: AttemptFailure;
+      let outcome: { vectors: number[][]; usedTokens: number | undefined } | AttemptFailure;
       try {
-        const { vectors, usedTokens } = await this.#attempt(texts, signal);
-        o.onRequest?.({ status: 200, inputs: texts.length, tokens: usedTokens ?? tokens, waitedMs });
-        // The estimate errs high; the endpoint's count gives the difference back to the fleet.
-        if (usedTokens !== undefined && usedTokens !== tokens)
-          await o.rateLimiter?.adjust(usedTokens - tokens);
-        return vectors;
+        outcome = await this.#attempt(texts, signal);
       } catch (err) {
         const status = err instanceof AttemptFailure ? err.status : undefined;
         o.onRequest?.({ status, inputs: texts.length, tokens, waitedMs });
         signal?.throwIfAborted();
         if (!(err instanceof AttemptFailure)) throw err;
-        failure = err;
+        outcome = err;
       }
+      if (!(outcome instanceof AttemptFailure)) {
+        const { vectors, usedTokens } = outcome;
+        o.onRequest?.({ status: 200, inputs: texts.length, tokens: usedTokens ?? tokens, waitedMs });
+        // The estimate errs high; the endpoint's count gives the difference back to the fleet. A
+        // Redis error here is the limiter's, an outage like one in `acquire`, not a failed request.
+        if (usedTokens !== undefined && usedTokens !== tokens)
+          await o.rateLimiter?.adjust(usedTokens - tokens);
+        return vectors;
+      }
+      const failure = outcome;
       const backoff = Math.min(o.maxRetryDelayMs, o.retryDelayMs * 2 ** attempt);
       const delay = failure.retryAfterMs ?? backoff / 2 + Math.random() * (backoff / 2);
       // Rate limited: every process holds off, not only this one (this one too, in its next acquire).

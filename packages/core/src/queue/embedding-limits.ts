@@ -16,9 +16,9 @@ const STATE_TTL_MS = 3_600_000;
 // one round trip, and an idle limiter lets a request go at once. There is no burst: in any window
 // of W seconds the endpoint sees at most 0.95 × limit × W / 60 plus one request, which is within
 // the limit for every window of 10 s or more as long as a request carries at most half a second of
-// the limit (the batcher's cap, `maxRequestTokens` in `@sluice/ingest`). Providers enforce per-minute limits over
-// shorter windows than a minute (OpenAI says so); a bucket that saved up a burst would overshoot
-// them after every pause, and be answered 429.
+// the limit (the batcher's cap, `maxRequestTokens` in `@sluice/ingest`). Providers enforce
+// per-minute limits over shorter windows than a minute (OpenAI says so); a bucket that saved up a
+// burst would overshoot them after every pause, and be answered 429.
 const LIMIT_SCRIPT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
