@@ -67,7 +67,10 @@ export function workerEvidence(pods: readonly Pod[]): WorkerEvidence {
         const at = typeof line.time === 'string' ? Date.parse(line.time) : Number.NaN;
         if (typeof jobId === 'string' && msg === LOG.jobStarted)
           starts.set(jobId, [...(starts.get(jobId) ?? []), at]);
-        if (typeof jobId === 'string' && msg === LOG.preempted) preemptions.push({ jobId, at });
+        // SPEC's 1 s is for jobs handed back on SIGTERM; a lease lost to a Redis outage waits
+        // for the outage to end, like every other job.
+        if (typeof jobId === 'string' && msg === LOG.preempted && line.reason !== 'lease-lost')
+          preemptions.push({ jobId, at });
         if (typeof line.release === 'string') releases.add(line.release);
         if (typeof line.level === 'number' && line.level >= 50 && msg) {
           const err = line.err as { message?: unknown } | undefined;

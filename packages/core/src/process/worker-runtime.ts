@@ -314,7 +314,7 @@ export class WorkerRuntime {
     const labels = { queue: o.queue, name: job.name };
     const log = o.logger.child({ jobId: job.id, job: job.name, queue: o.queue });
     // A job fetched in the instant before a drain began: hand it straight back.
-    if (this.#state === 'draining') return this.#handBack(job, token, log, false);
+    if (this.#state === 'draining') return this.#handBack(job, token, log);
 
     const entry = this.#handlers.get(job.name);
     if (!entry) {
@@ -359,7 +359,7 @@ export class WorkerRuntime {
       }
       if (signal.aborted && this.#preempting) {
         endTimer?.({ outcome: 'preempted' });
-        return await this.#handBack(job, token, log, true);
+        return await this.#handBack(job, token, log, 'drain');
       }
       const error = toSluiceError(err);
       if (isDependencyOutage(error)) {
@@ -369,7 +369,7 @@ export class WorkerRuntime {
       if (error.code === 'PREEMPTED') {
         // The job's own lease on its document was lost (Redis unreachable for too long).
         endTimer?.({ outcome: 'preempted' });
-        return await this.#handBack(job, token, log, true);
+        return await this.#handBack(job, token, log, 'lease-lost');
       }
       o.metrics?.attemptsFailed.inc({ ...labels, code: error.code });
       endTimer?.({ outcome: 'failed' });
@@ -399,22 +399,31 @@ export class WorkerRuntime {
     throw new RateLimitError();
   }
 
-  /** Returns a job to `wait` without spending an attempt, unless it was preempted too often. */
-  async #handBack(job: Job, token: string | undefined, log: Logger, count: boolean): Promise<never> {
+  /**
+   * Returns a job to `wait` without spending an attempt, unless it was preempted too often.
+   * `reason`, when given, counts a preemption and is logged with it: `drain` (SIGTERM's deadline
+   * passed) or `lease-lost` (the job's document lease expired while Redis was unreachable).
+   */
+  async #handBack(
+    job: Job,
+    token: string | undefined,
+    log: Logger,
+    reason?: 'drain' | 'lease-lost',
+  ): Promise<never> {
     const o = this.options;
-    if (count) {
+    if (reason) {
       // A key per preempted job, expiring on its own: the common path (never preempted) pays no
       // Redis round trip, and nothing needs cleaning up when the job ends.
       const key = `${o.prefix}:${o.queue}:preempted:${job.id}`;
       const preemptions = await o.connection.incr(key);
       await o.connection.pexpire(key, PREEMPTION_MEMORY_MS);
       if (preemptions > o.maxPreemptions) {
-        log.warn({ preemptions }, 'job preempted too often; this preemption spends an attempt');
+        log.warn({ preemptions, reason }, 'job preempted too often; this preemption spends an attempt');
         throw new Error(encodeFailure(PREEMPTED_REASON));
       }
       this.#preemptedCount += 1;
       o.metrics?.jobsPreempted.inc({ queue: o.queue, name: job.name });
-      log.info({ preemptions }, 'job preempted and returned to wait');
+      log.info({ preemptions, reason }, 'job preempted and returned to wait');
     }
     await job.moveToWait(token);
     throw new WaitingError();
