@@ -43,6 +43,21 @@ describe('createToken', () => {
     expect(Number(byDefault.claims.exp) - Number(byDefault.claims.iat)).toBe(3600);
   });
 
+  it('reads durations in words and fractions as jose does', async () => {
+    const lifetime = async (ttl: string): Promise<number> => {
+      const { claims } = verifyHs256(
+        await createToken({ secret: TEST_SECRET, collections: '*', ttl }),
+        TEST_SECRET,
+      );
+      return Number(claims.exp) - Number(claims.iat);
+    };
+    expect(await lifetime('2 weeks')).toBe(1_209_600);
+    expect(await lifetime('1.5h')).toBe(5400);
+    expect(await lifetime('30 mins')).toBe(1800);
+    expect(await lifetime('1y')).toBe(31_557_600);
+    expect(await lifetime(' 7d ')).toBe(604_800);
+  });
+
   it('refuses a short secret, a bad collection name and a ttl that is not a positive duration', async () => {
     expect(await invalid(createToken({ secret: 'short', collections: ['docs'] }))).toBe('secret');
     expect(await invalid(createToken({ secret: TEST_SECRET, collections: ['docs', 'x'] }))).toBe(
@@ -56,5 +71,9 @@ describe('createToken', () => {
       'ttl',
     );
     expect(await invalid(createToken({ secret: TEST_SECRET, collections: ['docs'], ttl: 0 }))).toBe('ttl');
+    expect(await invalid(createToken({ secret: TEST_SECRET, collections: ['docs'], ttl: '1h ago' }))).toBe(
+      'ttl',
+    );
+    expect(await invalid(createToken({ secret: TEST_SECRET, collections: ['docs'], ttl: 1.5 }))).toBe('ttl');
   });
 });

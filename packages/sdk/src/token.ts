@@ -12,7 +12,7 @@ export interface CreateTokenOptions {
   /** Collections the holder may touch, or `'*'` for all. */
   collections: TokenClaims['collections'];
   /**
-   * Lifetime: a duration such as `'15m'`, `'1h'`, `'7d'`, `'2 weeks'` (jose's format), or seconds.
+   * Lifetime: a duration such as `'90s'`, `'15m'`, `'1h'`, `'7d'`, `'2 weeks'`, `'1y'`, or seconds.
    * @defaultValue `'1h'`
    */
   ttl?: string | number;
@@ -35,21 +35,42 @@ export async function createToken(options: CreateTokenOptions): Promise<string> 
       throw invalidRequest('collections', 'collections must name at least one');
     claims.collections.forEach((name, i) => validate(collectionSchema, name, `collections.${i}`));
   }
-  const ttl = options.ttl ?? '1h';
-  const expiresIn = typeof ttl === 'number' ? `${ttl}s` : ttl.trim();
-  if ((typeof ttl === 'number' && !(ttl > 0)) || /^-|ago$/i.test(expiresIn)) {
-    throw invalidRequest('ttl', `ttl must be a positive duration, got ${String(ttl)}`);
-  }
-  const jwt = new SignJWT({ collections: claims.collections }).setProtectedHeader({
-    alg: 'HS256',
-    typ: 'JWT',
-  });
-  jwt.setIssuedAt();
+  const ttl = ttlSeconds(options.ttl ?? '1h');
+  // One clock reading for both claims: exp − iat is exactly the ttl, even across a second boundary.
+  const now = Math.floor(Date.now() / 1000);
+  const jwt = new SignJWT({ collections: claims.collections })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setIssuedAt(now)
+    .setExpirationTime(now + ttl);
   if (options.subject !== undefined) jwt.setSubject(options.subject);
-  try {
-    jwt.setExpirationTime(expiresIn);
-  } catch (err) {
-    throw invalidRequest('ttl', `ttl "${expiresIn}" is not a duration such as 15m, 1h, 7d`, err);
-  }
   return jwt.sign(new TextEncoder().encode(options.secret));
+}
+
+const UNIT_SECONDS: Readonly<Record<string, number>> = {
+  s: 1,
+  m: 60,
+  h: 3600,
+  d: 86_400,
+  w: 604_800,
+  y: 31_557_600, // 365.25 days, as jose counts a year
+};
+// jose's duration words (seconds, secs, mins, hrs, weeks, yrs, …); each one's first letter is its unit.
+const DURATION =
+  /^\+?(\d+(?:\.\d+)?) ?(seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|w|years?|yrs?|y)(?: from now)?$/i;
+
+function ttlSeconds(ttl: string | number): number {
+  const match = typeof ttl === 'string' ? DURATION.exec(ttl.trim()) : null;
+  const seconds =
+    typeof ttl === 'number'
+      ? ttl
+      : match
+        ? Math.round(Number(match[1]) * UNIT_SECONDS[match[2]!.charAt(0).toLowerCase()]!)
+        : Number.NaN;
+  if (!Number.isFinite(seconds) || seconds <= 0 || !Number.isInteger(seconds)) {
+    throw invalidRequest(
+      'ttl',
+      `ttl must be a positive duration such as 15m, 1h, 7d, or a whole number of seconds; got ${String(ttl)}`,
+    );
+  }
+  return seconds;
 }
