@@ -196,7 +196,8 @@ describe('SluiceClient.wait in Redis mode', () => {
       docId: 'late',
       text: '# Late\n\nIndexed once a worker comes.',
     });
-    const waiting = idle.wait(job.jobId, { timeoutMs: 12_000 });
+    // Long enough for a worker's start-up on a loaded machine: this is about the event, not speed.
+    const waiting = idle.wait(job.jobId, { timeoutMs: 60_000 });
     // A worker for the idle prefix arrives only now, and leaves with the test: the next one needs
     // its jobs to stay waiting again.
     const late = await idleStack.startWorker();

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './ports.js';
 
@@ -37,8 +38,17 @@ export function startNode(
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
+  // 'exit' can come before the last lines are read from the pipes: wait for both to end too
+  // (bounded, in case a grandchild holds them open).
+  const drained = Promise.all(
+    [child.stdout, child.stderr].map((stream) => new Promise((resolve) => stream.once('close', resolve))),
+  );
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
+    child.once('exit', (code, signal) => {
+      void Promise.race([drained, sleep(2000, undefined, { ref: false })]).then(() =>
+        resolve({ code, signal }),
+      );
+    }),
   );
   return {
     child,

@@ -215,7 +215,9 @@ describe('DocumentLock', () => {
 
   it('ends the lease before the lock can expire in Redis when renewals stop being confirmed', async () => {
     const { documents, connection: checker, prefix } = setup();
-    const ttlMs = 1000;
+    // The lease ends ttl / 5 (1 s) before the lock expires: room for a loaded machine's timer
+    // lateness and the pttl round trip below.
+    const ttlMs = 5000;
     const holder = createRedisConnection({ url: redisUrl, role: 'worker' });
     cleanups.push(async () => holder.disconnect());
     const locks = new DocumentLock({ connection: holder, prefix, ttlMs });
