@@ -20,6 +20,7 @@ describe('benchmarks, smoke run', () => {
       crashStride: 1,
       changedShare: 0.05,
       memoryCorpus: tiny,
+      memoryPasses: 2,
       memoryPdfs: ['crazyones-pdfa.pdf'],
       parts: ['throughput', 'crash', 'memory', 'redis'],
       redisUrl: inject('redisUrl'),
@@ -68,7 +69,7 @@ describe('benchmarks, smoke run', () => {
 
     expect(r.memory.pdfs).toHaveLength(1);
     expect(r.memory.pdfs[0]!.peakMiB).toBeGreaterThan(0);
-    expect(r.memory.longRun).toMatchObject({ documents: 4, failed: 0 });
+    expect(r.memory.longRun).toMatchObject({ documents: 8, passes: 2, failed: 0 });
     expect(r.table).toContain('ratio Sluice/ceiling');
 
     // Redis commands, on a Redis of the run's own: the worker's, the SDK's and the scripts' apart.

@@ -42,7 +42,7 @@ import {
   type BenchDocument,
   type CorpusOptions,
 } from './corpus.js';
-import { CpuMeter, findProcess, processMemory } from './process-stats.js';
+import { CpuMeter, MainHeapTrace, findProcess, processMemory, type HeapSample } from './process-stats.js';
 import { RedisCommandMonitor, type RedisClientKind, type RedisCommandCounts } from './redis-commands.js';
 import {
   RssSampler,
@@ -63,7 +63,9 @@ import {
 } from './stats.js';
 
 /** Parts of the ingest benchmark. */
-export type IngestPart = 'throughput' | 'crash' | 'memory' | 'redis';
+/** The parts of the ingest benchmark, in the order they run. */
+export const INGEST_PARTS = ['throughput', 'crash', 'memory', 'redis'] as const;
+export type IngestPart = (typeof INGEST_PARTS)[number];
 
 /** The contenders of a throughput round. */
 export const CONTENDERS = [
@@ -109,6 +111,11 @@ export interface IngestBenchOptions {
   changedShare: number;
   /** Corpus of the long memory run (RSS per finished document); `false` to skip it. */
   memoryCorpus: CorpusOptions | false;
+  /**
+   * Times the long run ingests its corpus, each time into a new collection (so every document is
+   * processed again): long enough that the start-up's growth is a small part of the first half.
+   */
+  memoryPasses: number;
   /** PDFs whose ingestion by a fresh worker gives the peak-RSS figures. */
   memoryPdfs: readonly string[];
   /** Which parts to run. */
@@ -138,6 +145,7 @@ export const INGEST_PRESETS: Record<'full' | 'quick', Omit<IngestBenchOptions, '
     crashStride: 6,
     changedShare: 0.05,
     memoryCorpus: { markdownStride: 1, pdfs: 'all' },
+    memoryPasses: 4,
     memoryPdfs: ['climate.pdf', 'freeculture.pdf'],
     parts: ['throughput', 'crash', 'memory', 'redis'],
   },
@@ -149,6 +157,7 @@ export const INGEST_PRESETS: Record<'full' | 'quick', Omit<IngestBenchOptions, '
     crashStride: 1,
     changedShare: 0.05,
     memoryCorpus: { markdownStride: 50, markdownLimit: 20, pdfs: 2 },
+    memoryPasses: 2,
     memoryPdfs: ['bitcoin.pdf'],
     parts: ['throughput', 'crash', 'memory', 'redis'],
   },
@@ -182,23 +191,30 @@ export interface CrashResult {
   audit: AuditResult;
 }
 
-/** Memory of the long run: RSS per finished document. */
+/** Memory of the long run: RSS and the live heap per finished document, first half against last. */
 export interface LongRunMemory {
+  /** Documents processed: the corpus times `passes`. */
   documents: number;
+  passes: number;
   failed: number;
   seconds: number;
-  /** Median worker RSS over the first thousand documents (or the first half of a shorter run). */
-  firstWindowMiB: number;
-  /** Median worker RSS over the last thousand documents (or the last half). */
-  lastWindowMiB: number;
+  /** Median worker RSS over the first half of the documents. */
+  firstHalfMiB: number;
+  /** Median worker RSS over the last half. */
+  lastHalfMiB: number;
   /** Highest RSS seen. */
   peakMiB: number;
-  /** Whether the last window's median exceeds the first's by more than 10 %. */
+  /**
+   * The worker's main-thread heap after each full collection (`--trace-gc`), medians per half;
+   * `null` for a half without a full collection (a short run).
+   */
+  liveHeap: { firstHalfMiB: number | null; lastHalfMiB: number | null; collections: number };
+  /** Whether the last half's median RSS or live heap exceeds the first's by more than 10 %. */
   growthFlagged: boolean;
-  /** Documents per window (1000, or half the run when it is shorter than 2000). */
-  window: number;
   /** Samples, thinned to at most 200. */
   samples: RssSample[];
+  /** Live-heap samples, thinned to at most 200. */
+  heapSamples: HeapSample[];
 }
 
 /** Everything the ingest benchmark measured. */
@@ -653,49 +669,80 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
       }
       if (options.memoryCorpus) memory.longRun = await longRun(await listCorpus(options.memoryCorpus));
 
-      async function longRun(all: BenchDocument[]): Promise<LongRunMemory> {
+      async function longRun(corpus: BenchDocument[]): Promise<LongRunMemory> {
         await using stack = await sluiceStack('bench-memory-long');
-        const collection = uniqueName('bench-memory-long');
+        const collections = Array.from({ length: options.memoryPasses }, () =>
+          uniqueName('bench-memory-long'),
+        );
         const workers = await startWorkers(stack, {
           count: 1,
+          nodeArgs: ['--trace-gc'],
           ...(options.workerEnv ? { env: options.workerEnv } : {}),
         });
         const sdk = sluiceClient(stack);
         let completed = 0;
         const sampler = new RssSampler(workers.pids, () => completed);
+        const heap = new MainHeapTrace();
+        const readHeap = () => heap.read(workers.processes[0]!.output(), completed);
+        const heapTimer = setInterval(readHeap, 200);
         try {
           sampler.start(200);
-          const phase = await runSluicePhase(sdk, 'long', collection, all, {
-            onCompleted: () => completed++,
-            tolerateFailures: true,
-          });
+          let seconds = 0;
+          let failed = 0;
+          for (const [pass, collection] of collections.entries()) {
+            const phase = await runSluicePhase(sdk, `long-${pass + 1}`, collection, corpus, {
+              onCompleted: () => completed++,
+              tolerateFailures: true,
+            });
+            seconds += phase.seconds;
+            failed += phase.failed;
+          }
           const samples = await sampler.stop();
-          const n = all.length;
-          const window = n >= 2000 ? 1000 : Math.max(1, Math.floor(n / 2));
+          readHeap();
+          const n = corpus.length * collections.length;
           const rss = (s: RssSample) => s.rssMiB[0] ?? 0;
-          const firstWindow = median(samples.filter((s) => s.completed <= window).map(rss));
-          const lastWindow = median(samples.filter((s) => s.completed >= n - window).map(rss));
-          const stride = Math.max(1, Math.ceil(samples.length / 200));
+          const halves = <T extends { completed: number }>(all: T[], value: (x: T) => number) => {
+            const of = (part: T[]) => (part.length ? median(part.map(value)) : null);
+            return {
+              first: of(all.filter((s) => s.completed < n / 2)),
+              last: of(all.filter((s) => s.completed >= n / 2)),
+            };
+          };
+          const rssHalves = halves(samples, rss);
+          const heapHalves = halves(heap.samples, (s) => s.liveMiB);
+          const grew = (h: { first: number | null; last: number | null }) =>
+            h.first !== null && h.last !== null && h.last > h.first * 1.1;
+          const tenth = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10);
+          const thin = <T>(all: T[]) =>
+            all.filter((_, i) => i % Math.max(1, Math.ceil(all.length / 200)) === 0);
           const result: LongRunMemory = {
             documents: n,
-            failed: phase.failed,
-            seconds: phase.seconds,
-            firstWindowMiB: Math.round(firstWindow),
-            lastWindowMiB: Math.round(lastWindow),
+            passes: collections.length,
+            failed,
+            seconds,
+            firstHalfMiB: Math.round(rssHalves.first ?? NaN),
+            lastHalfMiB: Math.round(rssHalves.last ?? NaN),
             peakMiB: Math.round(Math.max(...samples.map(rss))),
-            growthFlagged: lastWindow > firstWindow * 1.1,
-            window,
-            samples: samples.filter((_, i) => i % stride === 0),
+            liveHeap: {
+              firstHalfMiB: tenth(heapHalves.first),
+              lastHalfMiB: tenth(heapHalves.last),
+              collections: heap.samples.length,
+            },
+            growthFlagged: grew(rssHalves) || grew(heapHalves),
+            samples: thin(samples),
+            heapSamples: thin(heap.samples),
           };
           log(
-            `  memory long run: ${n} documents in ${fmt(phase.seconds, 1)} s; RSS median first ${window} docs ${result.firstWindowMiB} MiB, ` +
-              `last ${window} docs ${result.lastWindowMiB} MiB, peak ${result.peakMiB} MiB${result.growthFlagged ? '  ⚠ GROWTH' : ''}`,
+            `  memory long run: ${n} documents (${collections.length} passes) in ${fmt(seconds, 1)} s; median RSS first half ${result.firstHalfMiB} MiB, ` +
+              `last half ${result.lastHalfMiB} MiB, peak ${result.peakMiB} MiB; live heap ${result.liveHeap.firstHalfMiB ?? '–'} → ${result.liveHeap.lastHalfMiB ?? '–'} MiB ` +
+              `(${result.liveHeap.collections} full collections)${result.growthFlagged ? '  ⚠ GROWTH' : ''}`,
           );
           return result;
         } finally {
+          clearInterval(heapTimer);
           await sdk.close();
           await workers.stop();
-          await dropCollection(client, collection);
+          for (const collection of collections) await dropCollection(client, collection);
         }
       }
     }
@@ -755,7 +802,13 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
       redisCommands,
     });
     log(result.table);
-    if (options.write) log(`  written to ${await writeResult('ingest', result)}`);
+    if (options.write) {
+      // A run of some parts only is named after them: `ingest-memory-<date>.json`.
+      const name = INGEST_PARTS.every((part) => options.parts.includes(part))
+        ? 'ingest'
+        : ['ingest', ...INGEST_PARTS.filter((part) => options.parts.includes(part))].join('-');
+      log(`  written to ${await writeResult(name, result)}`);
+    }
     return result;
   } finally {
     await closeBenchParsePool();
@@ -1018,8 +1071,9 @@ function renderTable(
   const long = c.memory.longRun;
   if (long) {
     rows.push([
-      `memory: ${long.documents}-document run, 1 worker`,
-      `median RSS first ${long.window} docs ${long.firstWindowMiB} MiB, last ${long.window} docs ${long.lastWindowMiB} MiB, peak ${long.peakMiB} MiB`,
+      `memory: ${long.documents}-document run (${long.passes} passes), 1 worker`,
+      `median RSS first half ${long.firstHalfMiB} MiB, last half ${long.lastHalfMiB} MiB, peak ${long.peakMiB} MiB; ` +
+        `live heap ${long.liveHeap.firstHalfMiB ?? '–'} → ${long.liveHeap.lastHalfMiB ?? '–'} MiB`,
       '',
       'no growth',
       long.growthFlagged ? 'GROWTH FLAGGED' : 'met',

@@ -84,3 +84,43 @@ export class CpuMeter {
     return out;
   }
 }
+
+/** One full collection of a process's main thread, read from its `--trace-gc` output. */
+export interface HeapSample {
+  /** Documents finished when the line was read. */
+  completed: number;
+  /** The main thread's heap after the collection (what was still reachable), MiB. */
+  liveMiB: number;
+}
+
+// `[pid:0xisolate]   1234 ms: Mark-Compact 45.2 (60.1) -> 40.1 (61.2) MB, …` (also "Mark-Compact (reduce)").
+const GC_TRACE =
+  /^\[\d+:(0x[0-9a-f]+)\]\s+[\d.]+ ms: (\S+)(?: \(\w+\))? [\d.]+ \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB/;
+
+/**
+ * The live heap of a process's main thread after each mark-compact, from the `--trace-gc` lines
+ * in its output. The main isolate is the first one to print (its worker threads, which start
+ * later and are recycled, print under other addresses). RSS alone cannot tell a leak from a heap
+ * and an allocator growing into free memory; the heap after a full collection can.
+ */
+export class MainHeapTrace {
+  readonly samples: HeapSample[] = [];
+  #offset = 0;
+  #isolate: string | undefined;
+
+  /** Reads the lines printed since the last call, attributing them to `completed` documents. */
+  read(output: string, completed: number): void {
+    const end = output.lastIndexOf('\n');
+    if (end < this.#offset) return;
+    const lines = output.slice(this.#offset, end).split('\n');
+    this.#offset = end + 1;
+    for (const line of lines) {
+      const match = GC_TRACE.exec(line);
+      if (!match) continue;
+      this.#isolate ??= match[1];
+      if (match[1] === this.#isolate && match[2] === 'Mark-Compact') {
+        this.samples.push({ completed, liveMiB: Number(match[3]) });
+      }
+    }
+  }
+}

@@ -1,10 +1,11 @@
 /**
- * `pnpm bench [name…] [--quick] [--window=<seconds>]`: runs the named benchmarks (all by default),
- * each side by side with its alternative in the same run. `--window` sets the embed benchmark's
- * rate-limit window (default: its preset's; 60 is a plain per-minute window).
+ * `pnpm bench [name…] [--quick] [--window=<seconds>] [--parts=<part,…>]`: runs the named
+ * benchmarks (all by default), each side by side with its alternative in the same run. `--window`
+ * sets the embed benchmark's rate-limit window (default: its preset's; 60 is a plain per-minute
+ * window). `--parts` runs only some parts of the ingest benchmark (throughput, crash, memory, redis).
  */
 import { EMBED_PRESETS, runEmbedBench } from './embed.js';
-import { INGEST_PRESETS, runIngestBench } from './ingest.js';
+import { INGEST_PARTS, INGEST_PRESETS, runIngestBench, type IngestPart } from './ingest.js';
 import { runProfile } from './ingest-profile.js';
 import { runQueueBench } from './queue.js';
 import { runRolloutBench } from './rollout.js';
@@ -27,9 +28,30 @@ if (windowSeconds !== undefined && !(windowSeconds > 0)) {
   process.exit(2);
 }
 
+const partsArg = args.find((a) => a.startsWith('--parts='));
+const parts = partsArg?.slice('--parts='.length).split(',');
+const unknownPart = parts?.find((part) => !(INGEST_PARTS as readonly string[]).includes(part));
+if (parts && (parts.length === 0 || unknownPart !== undefined)) {
+  console.error(`--parts wants some of ${INGEST_PARTS.join(', ')}, comma-separated; got ${partsArg}`);
+  process.exit(2);
+}
+const unknownFlag = args.find((a) => a.startsWith('--') && !/^--(quick|window=|parts=)/.test(a));
+if (unknownFlag) {
+  console.error(`unknown option ${unknownFlag}; known: --quick, --window=<seconds>, --parts=<part,…>`);
+  process.exit(2);
+}
+
 const benches: Record<string, () => Promise<unknown>> = {
   queue: () => runQueueBench(quick ? { jobs: 1000, rounds: 1 } : {}),
-  ingest: () => runIngestBench({ ...INGEST_PRESETS[quick ? 'quick' : 'full'], write: true, log }),
+  ingest: () => {
+    const preset = INGEST_PRESETS[quick ? 'quick' : 'full'];
+    return runIngestBench({
+      ...preset,
+      parts: (parts as IngestPart[] | undefined) ?? preset.parts,
+      write: true,
+      log,
+    });
+  },
   profile: () => runProfile({ quick, write: true, log }),
   rollout: () => runRolloutBench({ quick, write: true, log }),
   embed: () => {
