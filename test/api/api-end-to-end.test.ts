@@ -19,6 +19,20 @@ interface Match {
   metadata: Record<string, unknown>;
 }
 
+/** The `event:`/`data:` frames of a server-sent event stream. */
+function eventsOf(body: string): { event: string; data: JobStatus }[] {
+  return body
+    .split('\n\n')
+    .filter((frame) => frame.startsWith('event: '))
+    .map((frame) => {
+      const [eventLine, dataLine] = frame.split('\n');
+      return {
+        event: eventLine!.slice('event: '.length),
+        data: JSON.parse(dataLine!.slice('data: '.length)) as JobStatus,
+      };
+    });
+}
+
 describe('the API end to end, with a real worker process', () => {
   let stack: TestStack;
   let client: TestClient;
@@ -162,51 +176,67 @@ describe('the API end to end, with a real worker process', () => {
   });
 
   it("streams a job's progress as server-sent events, then its end, and closes the stream", async () => {
+    // Streams opened while no worker runs (an API of its own, with no worker yet), so that
+    // every change of the jobs is seen: waiting, then a batch written, then the end.
+    await using idle = await startStack({
+      label: 'api-e2e-sse',
+      redis: inject('redisUrl'),
+      chroma: inject('chromaUrl'),
+    });
+    const idleApi = await idle.startApi();
+    const docs = idle.collection('sse');
+    const sse = new TestClient(idleApi.url, mintToken({ collections: [docs] }));
     // About 370 chunks: two batches, so the job reports progress between them.
     const markdown = corpusPath('markdown/en/docs/reference/instrumentation/metrics.md');
-    const accepted = await client.upload<{ jobId: string }>(collection, markdown);
-    const response = await fetch(`${client.baseUrl}/v1/jobs/${accepted.body.jobId}/events`, {
-      headers: { authorization: `Bearer ${client.token}` },
-    });
+    const accepted = await sse.upload<{ jobId: string }>(docs, markdown);
     expect(accepted.status, JSON.stringify(accepted.body)).toBe(202);
+    // Owner password only, one blank page: fails with NO_TEXT.
+    const hostile = await sse.upload<{ jobId: string }>(docs, corpusPath('pdf/hostile/empty_protected.pdf'));
+    expect(hostile.status, JSON.stringify(hostile.body)).toBe(202);
+    const open = (jobId: string) =>
+      fetch(`${idleApi.url}/v1/jobs/${jobId}/events`, { headers: { authorization: `Bearer ${sse.token}` } });
+    const [response, failing] = await Promise.all([open(accepted.body.jobId), open(hostile.body.jobId)]);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    await idle.startWorker({ WORKER_CONCURRENCY: '1' });
+
     // The whole body: the stream ends by itself after the job's last event.
-    const body = await response.text();
-    const events = body
-      .split('\n\n')
-      .filter((frame) => frame.startsWith('event: '))
-      .map((frame) => {
-        const [eventLine, dataLine] = frame.split('\n');
-        return {
-          event: eventLine!.slice('event: '.length),
-          data: JSON.parse(dataLine!.slice('data: '.length)) as JobStatus,
-        };
-      });
-    expect(events.length).toBeGreaterThanOrEqual(2);
+    const events = eventsOf(await response.text());
+    expect(events[0]).toMatchObject({ event: 'progress', data: { state: 'waiting' } });
     expect(events.slice(0, -1).every((e) => e.event === 'progress')).toBe(true);
     expect(events.at(-1)).toMatchObject({
       event: 'completed',
       data: { state: 'completed', result: { docId: 'metrics.md' } },
     });
+    const total = events.at(-1)!.data.result!.chunks;
     const written = events.map((e) =>
       typeof e.data.progress === 'object' ? Number(e.data.progress.chunksWritten ?? 0) : 0,
     );
     expect(written).toEqual([...written].sort((a, b) => a - b));
+    // The first batch, written and reported before the job ended.
+    expect(written.some((n) => n > 0 && n < total)).toBe(true);
+
+    // A failed job's stream ends with `failed` and the job's code.
+    const failed = eventsOf(await failing.text());
+    expect(failed.at(-1)).toMatchObject({
+      event: 'failed',
+      data: { state: 'failed', error: { code: 'NO_TEXT' } },
+    });
+    expect(failed.slice(0, -1).every((e) => e.event === 'progress')).toBe(true);
 
     // A finished job's stream answers its end at once; the token rules are GET /v1/jobs/{id}'s.
     const again = await (
-      await fetch(`${client.baseUrl}/v1/jobs/${accepted.body.jobId}/events`, {
-        headers: { authorization: `Bearer ${client.token}` },
+      await fetch(`${sse.baseUrl}/v1/jobs/${accepted.body.jobId}/events`, {
+        headers: { authorization: `Bearer ${sse.token}` },
       })
     ).text();
     expect(again).toMatch(/^event: completed\n/);
-    const other = await fetch(`${client.baseUrl}/v1/jobs/${accepted.body.jobId}/events`, {
+    const other = await fetch(`${sse.baseUrl}/v1/jobs/${accepted.body.jobId}/events`, {
       headers: { authorization: `Bearer ${mintToken({ collections: ['another'] })}` },
     });
     expect(other.status).toBe(403);
-    const missing = await fetch(`${client.baseUrl}/v1/jobs/ing-missing/events`, {
-      headers: { authorization: `Bearer ${client.token}` },
+    const missing = await fetch(`${sse.baseUrl}/v1/jobs/ing-missing/events`, {
+      headers: { authorization: `Bearer ${sse.token}` },
     });
     expect(missing.status).toBe(404);
     expect(await missing.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });

@@ -66,12 +66,19 @@ describe('rollout lab, short form', () => {
   );
 
   it(
-    'G4: hostile PDFs end in their codes and the good documents are exact',
+    'G4: hostile PDFs, DOCX and HTML files end in their codes and the good documents are exact',
     { timeout: 120_000 },
     async () => {
       const report = await holds('hostile');
       expect(Object.keys(report.jobs.failed).sort()).toEqual(
-        ['ENCRYPTED_DOCUMENT', 'INVALID_DOCUMENT', 'NO_TEXT', 'PARSE_TIMEOUT'].sort(),
+        [
+          'ENCRYPTED_DOCUMENT',
+          'INVALID_DOCUMENT',
+          'NO_TEXT',
+          'PARSE_TIMEOUT',
+          'TOO_LARGE',
+          'UNSUPPORTED_TYPE',
+        ].sort(),
       );
     },
   );

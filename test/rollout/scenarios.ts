@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { IngestRequest } from '@sluice/core/queue';
 import { corpusPath, inlineText } from '../support/documents.js';
+import { HOSTILE_DOCX, HOSTILE_HTML } from '../support/hostile-documents.js';
 import { HOSTILE_PDFS } from '../support/hostile-pdfs.js';
 import { mintToken } from '../support/stack.js';
 import { startApiLoad } from './api-load.js';
@@ -159,11 +160,24 @@ const sigkill: Scenario = {
   },
 };
 
-/** Scenario 3: the hostile PDF corpus mixed into a stream of good documents. */
+/** Every file of the hostile corpus (PDF, DOCX, HTML): its docId in the lab, and its outcome. */
+function hostileCorpus(): { path: string; docId: string; expected: string }[] {
+  return [
+    ...HOSTILE_PDFS.map(([file, expected]) => ({ dir: 'pdf/hostile', file, expected })),
+    ...Object.entries(HOSTILE_DOCX).map(([file, expected]) => ({ dir: 'docx/hostile', file, expected })),
+    ...Object.entries(HOSTILE_HTML).map(([file, expected]) => ({ dir: 'html/hostile', file, expected })),
+  ].map(({ dir, file, expected }) => ({
+    path: corpusPath(`${dir}/${file}`),
+    docId: `hostile/${dir.split('/')[0]}/${file}`,
+    expected,
+  }));
+}
+
+/** Scenario 3: the hostile corpus mixed into a stream of good documents. */
 const hostile: Scenario = {
   name: 'hostile',
   guarantees: 'G4',
-  title: 'every hostile PDF mixed into a stream of good documents',
+  title: 'every hostile PDF, DOCX and HTML file mixed into a stream of good documents',
   async run(settings) {
     const lab = await Lab.open('hostile', settings);
     try {
@@ -171,11 +185,15 @@ const hostile: Scenario = {
       const good = short
         ? await corpusFiles({ markdown: ['markdown/en/docs/concepts/workloads'], pdfs: ['bitcoin.pdf'] })
         : await slice(lab.profile.faultCorpus);
-      const bad = HOSTILE_PDFS.map(([file]) => ({
-        path: corpusPath(`pdf/hostile/${file}`),
-        docId: `hostile/${file}`,
-      }));
-      const requests = await stageFiles(lab.storageDir, lab.collection, interleave(good, bad));
+      const bad = hostileCorpus();
+      const requests = await stageFiles(
+        lab.storageDir,
+        lab.collection,
+        interleave(
+          good,
+          bad.map(({ path, docId }) => ({ path, docId })),
+        ),
+      );
       const workers = await lab.workers({
         // Short enough that bomb_giant.pdf times out within the scenario (as in test/worker).
         template: lab.workerTemplate(lab.release(0), {
@@ -187,8 +205,8 @@ const hostile: Scenario = {
       const expectedFailures = new Map<string, string>();
       const okRequests: IngestRequest[] = [];
       for (const submission of accepted) {
-        const entry = HOSTILE_PDFS.find(([file]) => submission.request.docId === `hostile/${file}`);
-        if (entry && entry[1] !== 'ok') expectedFailures.set(submission.jobId, entry[1]);
+        const entry = bad.find(({ docId }) => submission.request.docId === docId);
+        if (entry && entry.expected !== 'ok') expectedFailures.set(submission.jobId, entry.expected);
         else okRequests.push(submission.request);
       }
       const violations = workers
@@ -204,7 +222,7 @@ const hostile: Scenario = {
         rollouts: [],
         expectedFailures,
         violations,
-        notes: [`${bad.length} hostile PDFs, ${expectedFailures.size} of them expected to fail`],
+        notes: [`${bad.length} hostile files, ${expectedFailures.size} of them expected to fail`],
       });
     } finally {
       await lab.close();

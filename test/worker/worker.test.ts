@@ -5,6 +5,7 @@ import { DocumentQueue, createRedisConnection, type IngestRequest } from '@sluic
 import { ChromaStore, DocumentPlanner, HashEmbedder, ParsePool } from '@sluice/ingest';
 import { DirectoryUploadStore } from '@sluice/storage';
 import { corpusPath, stageFile } from '../support/documents.js';
+import { HOSTILE_DOCX, HOSTILE_HTML } from '../support/hostile-documents.js';
 import { HOSTILE_PDFS } from '../support/hostile-pdfs.js';
 import { waitFor } from '../support/ports.js';
 import { startStack, type TestStack } from '../support/stack.js';
@@ -143,6 +144,60 @@ describe('the worker process', () => {
           chunks.every((c) => typeof c.metadata.lineStart === 'number'),
           file,
         ).toBe(true);
+      }
+      await documents.close();
+    },
+  );
+
+  it(
+    'ingests the DOCX and HTML corpus, ends every hostile DOCX and HTML file in its code, and keeps going',
+    { timeout: 300_000 },
+    async () => {
+      await using stack = await startWorld('wk-formats');
+      const collection = stack.collection('formats');
+      const documents = documentsFor(stack);
+      const worker = await stack.startWorker({ WORKER_CONCURRENCY: '2' });
+      const submit = async (dir: string) => {
+        const jobs = new Map<string, { jobId: string; request: IngestRequest }>();
+        for (const file of (await readdir(corpusPath(dir))).sort()) {
+          const request = await stageFile(stack.storageDir, corpusPath(`${dir}/${file}`), {
+            collection,
+            docId: `${dir}/${file}`,
+          });
+          jobs.set(file, { jobId: (await documents.ingest(request)).jobId, request });
+        }
+        return jobs;
+      };
+      // The hostile files first (the bombs among them), so that the good ones queue behind them.
+      const hostileDocx = await submit('docx/hostile');
+      const hostileHtml = await submit('html/hostile');
+      const good = new Map([
+        ...[...(await submit('docx/good'))].map(([file, job]) => [`docx/good/${file}`, job] as const),
+        ...[...(await submit('html/good'))].map(([file, job]) => [`html/good/${file}`, job] as const),
+        ...[...(await submit('html/odd'))].map(([file, job]) => [`html/odd/${file}`, job] as const),
+      ]);
+
+      expect([...hostileDocx.keys()].sort()).toEqual(Object.keys(HOSTILE_DOCX).sort());
+      for (const [file, { jobId }] of hostileDocx) {
+        const status = await finished(documents, jobId);
+        expect(status.error?.code, `${file}: ${JSON.stringify(status)}`).toBe(HOSTILE_DOCX[file]);
+        expect(status.attempts, file).toBe(1);
+      }
+      expect([...hostileHtml.keys()].sort()).toEqual(Object.keys(HOSTILE_HTML).sort());
+      for (const [file, { jobId }] of hostileHtml) {
+        const status = await finished(documents, jobId);
+        expect(status.error?.code, `${file}: ${JSON.stringify(status)}`).toBe(HOSTILE_HTML[file]);
+      }
+      expect((await fetch(worker.healthUrl)).status).toBe(200);
+      expect(worker.child.exitCode).toBeNull();
+
+      for (const [docId, { jobId, request }] of good) {
+        const status = await finished(documents, jobId);
+        expect(status.state, `${docId}: ${JSON.stringify(status)}`).toBe('completed');
+        const chunks = await chunksOf(collection, request.docId);
+        expect(chunks.length, docId).toBeGreaterThan(0);
+        // Exactly the chunks a clean in-process run plans, and nothing else.
+        expect(new Set(chunks.map((c) => c.id)), docId).toEqual(await expectedIds(stack.storageDir, request));
       }
       await documents.close();
     },

@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
-import { SluiceError, type ErrorCode } from '@sluice/core';
+import { SluiceError } from '@sluice/core';
 import { afterAll, describe, expect, it } from 'vitest';
+import { HOSTILE_DOCX } from '../../../test/support/hostile-documents.js';
 import { loadDocx } from './docx-loader.js';
 import { loadPdf } from './pdf-loader.js';
 import { ParsePool } from './parse-pool.js';
@@ -109,18 +110,7 @@ const EXPECTED: Record<string, readonly string[]> = {
 };
 
 /** What each hostile file must end in. */
-const HOSTILE: Record<string, ErrorCode> = {
-  'bomb-400mb.docx': 'TOO_LARGE',
-  'bomb-400mb-lying-sizes.docx': 'TOO_LARGE',
-  'empty-libreoffice.docx': 'NO_TEXT',
-  'tbl-having-tables.docx': 'NO_TEXT',
-  'runbook-corrupt.docx': 'INVALID_DOCUMENT',
-  'runbook-truncated.docx': 'INVALID_DOCUMENT',
-  'tika-testWORD_truncated.docx': 'INVALID_DOCUMENT',
-  'runbook-password.docx': 'ENCRYPTED_DOCUMENT',
-  'tika-testWORD_protected_passtika.docx': 'ENCRYPTED_DOCUMENT',
-  'runbook-word97.docx': 'UNSUPPORTED_TYPE',
-};
+const HOSTILE = HOSTILE_DOCX;
 
 describe('loadDocx on corpus/docx/good', () => {
   it('has an expectation for every file', () => {

@@ -151,11 +151,11 @@ async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Prom
   }
 }
 
-/** `sluice ingest`: expands the inputs, ingests them, prints a summary. */
-export async function ingestCommand(inputs: string[], flags: IngestFlags, env: CliEnv): Promise<number> {
-  const collection = checkCollection(flags.collection);
-  const metadata = parseMetadata(flags.metadata);
-  const options = connectionOptions(flags, env);
+/** {@link connectionOptions} for a command that sends files: in Redis mode they need the workers' storage. */
+function fileConnectionOptions(
+  ...args: Parameters<typeof connectionOptions>
+): ReturnType<typeof connectionOptions> {
+  const options = connectionOptions(...args);
   if (
     options.redisUrl !== undefined &&
     options.storageDir === undefined &&
@@ -165,6 +165,14 @@ export async function ingestCommand(inputs: string[], flags: IngestFlags, env: C
       "with --redis, files need the workers' storage: --storage-dir (or STORAGE_DIR) or --storage-url (or STORAGE_URL)",
     );
   }
+  return options;
+}
+
+/** `sluice ingest`: expands the inputs, ingests them, prints a summary. */
+export async function ingestCommand(inputs: string[], flags: IngestFlags, env: CliEnv): Promise<number> {
+  const collection = checkCollection(flags.collection);
+  const metadata = parseMetadata(flags.metadata);
+  const options = fileConnectionOptions(flags, env);
   const expanded = await expandInputs(inputs, process.cwd());
   if (expanded.unmatched.length > 0) {
     throw new UsageError(`no file or folder matches ${expanded.unmatched.map((u) => `"${u}"`).join(', ')}`);
@@ -413,16 +421,7 @@ export function describeFailure(err: unknown): { message: string; exitCode: numb
 export async function syncCommand(dir: string, flags: SyncFlags, env: CliEnv): Promise<number> {
   const collection = checkCollection(flags.collection);
   const metadata = parseMetadata(flags.metadata);
-  const options = connectionOptions(flags, env);
-  if (
-    options.redisUrl !== undefined &&
-    options.storageDir === undefined &&
-    options.storageUrl === undefined
-  ) {
-    throw new UsageError(
-      "with --redis, files need the workers' storage: --storage-dir (or STORAGE_DIR) or --storage-url (or STORAGE_URL)",
-    );
-  }
+  const options = fileConnectionOptions(flags, env);
   const client = connect(options);
   const out = process.stdout;
   const print = (action: SyncAction) => {
