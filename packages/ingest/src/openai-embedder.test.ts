@@ -1,4 +1,4 @@
-import { SluiceError } from '@sluice/core';
+import { SluiceError, isDependencyOutage } from '@sluice/core';
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -264,6 +264,37 @@ describe('OpenAiEmbedder', () => {
     expect(error.code).toBe('EMBEDDING_FAILED');
     expect(error.message).toMatch(/429.*retry after 120 s/);
     expect(peer.requests).toHaveLength(1);
+  });
+
+  it('does not retry a 429 for an exhausted quota, and reports it as an outage of the endpoint', async () => {
+    const peer = await startPeer([
+      {
+        status: 429,
+        body: {
+          error: {
+            message: 'You exceeded your current quota, please check your plan and billing details.',
+            type: 'insufficient_quota',
+            code: 'insufficient_quota',
+          },
+        },
+      },
+    ]);
+    const limiter = new RecordingLimiter();
+    const embedder = new OpenAiEmbedder({
+      baseUrl: peer.baseUrl,
+      model: 'm',
+      retryDelayMs: 1,
+      rateLimiter: limiter,
+    });
+    const error = await failure(embedder.embed(['hello']));
+    expect(error.code).toBe('EMBEDDING_FAILED');
+    expect(error.message).toMatch(/429.*exceeded your current quota/);
+    expect(error.details).toMatchObject({ status: 429, reason: 'insufficient_quota' });
+    expect(peer.requests).toHaveLength(1);
+    // An outage, not the job's fault: the worker hands the job back without spending an attempt.
+    expect(isDependencyOutage(error)).toBe(true);
+    // And every process holds off, as after any 429.
+    expect(limiter.holds).toHaveLength(1);
   });
 
   it('stops after maxRetries with the last status', async () => {

@@ -273,9 +273,15 @@ export class OpenAiEmbedder implements Embedder {
       if (!response.ok) {
         const statusLine = response.statusText ? `${status} ${response.statusText}` : String(status);
         const message = `embeddings endpoint answered ${statusLine}: ${serverMessage(text)}`;
+        // OpenAI's 429 for an exhausted quota or billing limit: no retry inside the request
+        // clears it (a person must), but like any 429 it is an outage of the endpoint, not the
+        // job's fault: the worker hands the job back and probes again after its outage pause.
+        const quota = status === 429 && serverCode(text) === 'insufficient_quota';
         throw new AttemptFailure(
-          new SluiceError('EMBEDDING_FAILED', message, { details: { ...details, status } }),
-          isRetryableStatus(status),
+          new SluiceError('EMBEDDING_FAILED', message, {
+            details: { ...details, status, ...(quota ? { reason: 'insufficient_quota' } : {}) },
+          }),
+          isRetryableStatus(status) && !quota,
           retryAfterMs,
           status,
         );
@@ -385,6 +391,12 @@ function serverMessage(text: string): string {
   const found = candidates.find((c): c is string => typeof c === 'string' && c.length > 0);
   const message = found ?? (text.trim() || 'no message');
   return message.length > 500 ? `${message.slice(0, 500)}…` : message;
+}
+
+/** The `error.code` of an OpenAI-style error body (`insufficient_quota`, `rate_limit_exceeded`). */
+function serverCode(text: string): string | undefined {
+  const body = parseJson(text) as { error?: { code?: unknown } } | undefined;
+  return typeof body?.error?.code === 'string' ? body.error.code : undefined;
 }
 
 function describeNetworkError(err: unknown): string {
