@@ -5,6 +5,7 @@ import type { IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/
 import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import type { INamespace } from 'kubernetes-models/v1/Namespace';
 import type { IPersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import type { ITriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1/TriggerAuthentication';
 import { API_DEFAULTS, RUNTIME_DEFAULTS } from '@sluice/core';
@@ -356,6 +357,25 @@ describe('state', () => {
     expect(redisServerViolations(greedy, memoryLimit(redisContainer))).toEqual([
       'maxmemory 960mb is 94 % of the memory limit (60-70 % leaves the AOF rewrite room)',
     ]);
+  });
+
+  it('rule 2: Redis does not start with an empty password (which would turn authentication off)', () => {
+    const guard = (redis.pod.initContainers ?? []).find((c) => c.name === 'require-password');
+    expect(guard, 'an init container checking REDIS_PASSWORD').toBeDefined();
+    expect(guard!.env?.find((e) => e.name === 'REDIS_PASSWORD')?.valueFrom?.secretKeyRef).toMatchObject({
+      key: 'REDIS_PASSWORD',
+    });
+    // Its script, run here as the kubelet would run it.
+    const [command, ...args] = guard!.command!;
+    const run = (password: string) =>
+      spawnSync(command!, args, {
+        env: { PATH: process.env.PATH, REDIS_PASSWORD: password },
+        encoding: 'utf8',
+      });
+    const empty = run('');
+    expect(empty.status).toBe(1);
+    expect(empty.stderr).toMatch(/REDIS_PASSWORD is empty.*secrets\.env/);
+    expect(run('0123456789abcdef0123456789abcdef').status).toBe(0);
   });
 
   it('rule 2: takes the password from the Secret, never a literal in the manifest', () => {
