@@ -2,6 +2,7 @@ import { Worker } from 'bullmq';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { uniqueName } from '../../../../test/support/names.js';
 import { waitFor } from '../../../../test/support/ports.js';
+import { startRedisCutProxy } from '../../../../test/support/redis-cut-proxy.js';
 import { contentHash } from '../contract/job-id.js';
 import { DocumentLock, LeaseLostError } from './document-lock.js';
 import { DocumentQueue, type DocumentQueueHooks } from './document-queue.js';
@@ -14,9 +15,9 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()?.();
 });
 
-function setup(hooks?: DocumentQueueHooks, role: 'worker' | 'producer' = 'worker') {
+function setup(hooks?: DocumentQueueHooks, role: 'worker' | 'producer' = 'worker', url = redisUrl) {
   const prefix = uniqueName('dq');
-  const connection = createRedisConnection({ url: redisUrl, role });
+  const connection = createRedisConnection({ url, role });
   const documents = new DocumentQueue({ connection, prefix, ...(hooks ? { hooks } : {}) });
   cleanups.push(async () => {
     await documents.queue.obliterate({ force: true });
@@ -74,23 +75,51 @@ describe('DocumentQueue', () => {
   });
 
   it('records the submission and adds its job in one step: a failure in between leaves neither', async () => {
-    let blip: (() => Promise<void>) | undefined;
-    // A producer connection, as the API's: commands fail while it is down instead of waiting.
-    const { documents, connection } = setup({ beforeCommit: async () => blip?.() }, 'producer');
+    // Through a proxy that cuts the producer off right after the submission's HSET reached Redis
+    // and before the job's commands, and keeps it off (as if its process had died there). A
+    // MULTI/EXEC never executed is discarded; two separate commands would leave the submission
+    // recorded with no job.
+    const proxy = await startRedisCutProxy(redisUrl);
+    cleanups.push(() => proxy.close());
+    let cutNext = false;
+    // A producer connection, as the API's.
+    const { documents, prefix } = setup(
+      {
+        beforeCommit: async () => {
+          if (!cutNext) return;
+          cutNext = false;
+          proxy.refuseNew(true);
+          proxy.cutAfter('HSET');
+        },
+      },
+      'producer',
+      proxy.url,
+    );
     const first = await documents.ingest(version('v1'));
-    // The connection drops after the submission was read and before it is committed.
-    blip = async () => {
-      blip = undefined;
-      connection.disconnect(true);
-    };
-    await expect(documents.ingest(version('v2'))).rejects.toThrow();
-    await waitFor(async () => (await connection.ping().catch(() => '')) === 'PONG', { what: 'reconnect' });
-    expect((await documents.latest('docs', 'guide.md'))?.jobId).toBe(first.jobId);
-    expect(await documents.queue.count()).toBe(1);
-    // The caller's retry goes through whole.
-    const second = await documents.ingest(version('v2'));
-    expect((await documents.latest('docs', 'guide.md'))?.jobId).toBe(second.jobId);
-    expect(await documents.queue.getJob(second.jobId)).toBeDefined();
+    cutNext = true;
+    const cutOff = documents.ingest(version('v2')).then(
+      (accepted) => accepted,
+      () => undefined,
+    );
+    await waitFor(async () => proxy.cuts === 1, { what: 'the cut' });
+    // Time for Redis to run what it received (a lone HSET would be applied by now).
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    // What Redis holds, read past the proxy: the first submission and its one job, nothing else.
+    const direct = createRedisConnection({ url: redisUrl, role: 'producer' });
+    cleanups.push(async () => direct.quit());
+    const observer = new DocumentQueue({ connection: direct, prefix });
+    cleanups.push(() => observer.close());
+    expect((await observer.latest('docs', 'guide.md'))?.jobId).toBe(first.jobId);
+    expect(await observer.queue.count()).toBe(1);
+
+    // Let back in, the client sends the whole transaction again (or the caller retries): the
+    // submission and its job arrive together.
+    proxy.refuseNew(false);
+    const second = (await cutOff) ?? (await documents.ingest(version('v2')));
+    expect((await observer.latest('docs', 'guide.md'))?.jobId).toBe(second.jobId);
+    expect(await observer.queue.getJob(second.jobId)).toBeDefined();
+    expect(await observer.queue.count()).toBe(2);
   });
 
   it('answers an indexed version from its own record, re-adding a job the queue no longer keeps', async () => {
