@@ -1,4 +1,4 @@
-import { Worker } from 'bullmq';
+import { UnrecoverableError, Worker } from 'bullmq';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { uniqueName } from '../../../../test/support/names.js';
 import { waitFor } from '../../../../test/support/ports.js';
@@ -202,8 +202,11 @@ describe('collection progress', () => {
     // Another is removed from the queue by hand; its end is never recorded.
     const removed = jobs.find((id) => id !== taken.id)!;
     await documents.queue.remove(removed);
+    // Another fails, and its worker dies before recording the end.
+    const lost = await worker.getNextJob('token-2');
+    await lost.moveToFailed(new UnrecoverableError('NO_TEXT: nothing to index'), 'token-2', false);
     const progress = await documents.collectionProgress('docs');
-    expect(progress).toMatchObject({ queued: 2, active: 0, completed: 1, failed: 0 });
+    expect(progress).toMatchObject({ queued: 1, active: 0, completed: 1, failed: 1 });
     expect(progress.perMinute).toBeGreaterThan(0);
     expect(progress.etaSeconds).toBeGreaterThan(0);
     // Another collection sees none of it.

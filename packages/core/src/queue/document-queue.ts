@@ -71,6 +71,8 @@ return {seq, redis.call('HGET', KEYS[2], ARGV[1]) or '', redis.call('GET', KEYS[
 /** The part of BullMQ's transaction wrapper used here (its `hset` takes a field → value object). */
 /** Minutes of completion counts a collection keeps, for its rate. */
 const PROGRESS_MINUTES = 10;
+/** Most unfinished jobs one progress call checks for an end that was never recorded. */
+const PROGRESS_CHECKS_PER_CALL = 500;
 
 // A job's end, counted once: only the call that takes it out of the unfinished set counts it, so a
 // repeated call (a retried request) changes nothing. Completions are also counted per minute, by
@@ -291,45 +293,55 @@ export class DocumentQueue {
 
   /**
    * Where a collection's jobs are: queued, active, completed, failed, the completion rate over the
-   * last five minutes and the time left at that rate. Jobs gone from Redis without ending (a queue
-   * emptied by hand) are dropped from the unfinished ones as they are found.
+   * last five minutes and the time left at that rate. The cost does not grow with the backlog: the
+   * unfinished jobs are a count, and each call checks at most {@link PROGRESS_CHECKS_PER_CALL} of
+   * them (all of them while there are fewer), one hash read each in one round trip. A job that
+   * ended without its end recorded (its worker died in between) is counted then; one gone from
+   * Redis without ending (a queue emptied by hand) is dropped: else either would stay for ever.
    */
   async collectionProgress(collection: string): Promise<CollectionProgress> {
     await this.queue.waitUntilReady();
     const pendingKey = this.#keys.pending(collection);
-    const [pending, active, time] = await Promise.all([
-      this.#connection.smembers(pendingKey),
+    const [sample, active, time] = await Promise.all([
+      this.#connection.srandmember(pendingKey, PROGRESS_CHECKS_PER_CALL),
       this.queue.getJobs(['active']),
       this.#connection.time(),
     ]);
-    // A job that ended without its end recorded (its worker died in between) is counted now; one
-    // that no longer exists (removed, obliterated) is dropped: else either would stay for ever.
-    const unfinished = new Set(pending);
-    for (let i = 0; i < pending.length; i += 1000) {
-      const batch = pending.slice(i, i + 1000);
-      const states = await Promise.all(batch.map((id) => this.queue.getJobState(id)));
-      await Promise.all(
-        batch.map(async (id, n) => {
-          const state = states[n];
-          if (state === 'completed' || state === 'failed') await this.recordEnd(collection, id, state);
-          else if (state === 'unknown') await this.#connection.srem(pendingKey, id);
-          else return;
-          unfinished.delete(id);
-        }),
-      );
-    }
+    const check = this.#connection.pipeline();
+    for (const id of sample) check.hmget(this.queue.toKey(id), 'timestamp', 'finishedOn');
+    const fields = (await check.exec()) ?? [];
+    await Promise.all(
+      sample.map(async (id, n) => {
+        const [timestamp, finishedOn] = (fields[n]?.[1] ?? []) as (string | null)[];
+        if (timestamp && !finishedOn) return; // still to run, or running
+        // Ended or gone: rare, so BullMQ's own (costlier) answer decides which.
+        const state = timestamp ? await this.queue.getJobState(id) : 'unknown';
+        if (state === 'completed' || state === 'failed') await this.recordEnd(collection, id, state);
+        else if (state === 'unknown') await this.#connection.srem(pendingKey, id);
+      }),
+    );
+    const activeIds = active.flatMap((job) => (job.id === undefined ? [] : [job.id]));
+    const [left, activeHere] = await Promise.all([
+      this.#connection.scard(pendingKey),
+      activeIds.length ? this.#connection.smismember(pendingKey, ...activeIds) : Promise.resolve([]),
+    ]);
+    const running = activeHere.filter((member) => member === 1).length;
     const counts = await this.#connection.hgetall(this.#keys.progress(collection));
-    const running = active.filter((job) => job.id !== undefined && unfinished.has(job.id)).length;
-    // The last four whole minutes and the current one so far.
+    // The last four whole minutes and the current one so far, from the first of them with an end:
+    // a run that began a minute ago is not averaged over five.
     const now = Number(time[0]);
     const minute = Math.floor(now / 60);
     let recent = 0;
-    for (let m = minute - 4; m <= minute; m++) recent += Number(counts[`m:${m}`] ?? 0);
-    const perMinute = recent / (4 + Math.max(1, now % 60) / 60);
-    const left = unfinished.size;
+    let since: number | undefined;
+    for (let m = minute - 4; m <= minute; m++) {
+      const ended = Number(counts[`m:${m}`] ?? 0);
+      recent += ended;
+      if (ended > 0) since ??= m * 60;
+    }
+    const perMinute = recent / Math.max(1, (now - (since ?? now)) / 60);
     return {
       collection,
-      queued: left - running,
+      queued: Math.max(0, left - running),
       active: running,
       completed: Number(counts.completed ?? 0),
       failed: Number(counts.failed ?? 0),
