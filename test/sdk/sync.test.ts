@@ -165,6 +165,34 @@ describe('sync: a collection mirrors a folder', () => {
     });
   });
 
+  it('reports a file that failed for good as failed on every run, with its code, and queues nothing new for it', async () => {
+    const collection = stack.collection('sync-failing');
+    const dir = await folder();
+    // Owner password only, one blank page: NO_TEXT, which no retry changes.
+    await cp(corpusPath('pdf/hostile/empty_protected.pdf'), join(dir, 'blank.pdf'));
+    const actions: SyncAction[] = [];
+    const first = await syncFolder(sluice, { collection, dir, wait: true, onAction: (a) => actions.push(a) });
+    expect(first).toMatchObject({ added: 4, failed: 1 });
+    const failedJob = actions.find((a) => a.docId === 'blank.pdf');
+    expect(failedJob).toMatchObject({ kind: 'failed', error: { code: 'NO_TEXT' } });
+
+    // Again, without waiting: the four are unchanged, and the blank page is failed again, by
+    // the same job (its version was not queued a second time), not "added".
+    actions.length = 0;
+    expect(await syncFolder(sluice, { collection, dir, onAction: (a) => actions.push(a) })).toEqual({
+      added: 0,
+      changed: 0,
+      deleted: 0,
+      unchanged: 4,
+      failed: 1,
+    });
+    expect(actions.find((a) => a.docId === 'blank.pdf')).toMatchObject({
+      kind: 'failed',
+      jobId: failedJob!.jobId,
+      error: { code: 'NO_TEXT' },
+    });
+  });
+
   it('sluice sync --json prints a line per document and the summary last', async () => {
     const collection = stack.collection('sync-cli');
     const dir = await folder();

@@ -47,7 +47,7 @@ export interface SyncAction {
   docId: string;
   /** The job that carries it out. */
   jobId?: string;
-  /** Why it failed: the request's or (with `wait`) the job's error. */
+  /** Why it failed: the request's, or the job's (with `wait`, or when this version's job had failed before). */
   error?: { code: ErrorCode; message: string };
   /** A dry run: planned, not done. */
   planned?: boolean;
@@ -80,7 +80,7 @@ type Step =
  * @throws SluiceError `INVALID_REQUEST` when `dir` is not a folder; the errors of `list`
  */
 export async function syncFolder(
-  client: Pick<SluiceClient, 'ingest' | 'wait' | 'remove' | 'list'>,
+  client: Pick<SluiceClient, 'ingest' | 'wait' | 'remove' | 'list' | 'status'>,
   options: SyncOptions,
 ): Promise<SyncSummary> {
   const dir = resolve(options.dir);
@@ -124,18 +124,32 @@ export async function syncFolder(
     let jobId: string | undefined;
     try {
       const signal = options.signal ? { signal: options.signal } : {};
-      jobId =
+      const accepted =
         step.kind === 'delete'
-          ? (await client.remove({ collection: options.collection, docId, ...signal })).jobId
-          : (
-              await client.ingest({
-                collection: options.collection,
-                docId,
-                file: step.file.path,
-                metadata,
-                ...signal,
-              })
-            ).jobId;
+          ? await client.remove({ collection: options.collection, docId, ...signal })
+          : await client.ingest({
+              collection: options.collection,
+              docId,
+              file: step.file.path,
+              metadata,
+              ...signal,
+            });
+      jobId = accepted.jobId;
+      if (!options.wait && 'deduplicated' in accepted && accepted.deduplicated) {
+        // This version's job exists already: a file that failed before (for good) is reported as
+        // failed again, with its code, not as added.
+        const status = await client.status(jobId, signal);
+        if (status.state === 'failed') {
+          return {
+            kind: 'failed',
+            docId,
+            jobId,
+            error: status.error
+              ? { code: status.error.code as ErrorCode, message: status.error.message }
+              : { code: 'INTERNAL', message: 'the job failed' },
+          };
+        }
+      }
       if (options.wait) {
         await client.wait(jobId, {
           ...signal,
