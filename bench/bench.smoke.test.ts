@@ -143,5 +143,10 @@ describe('benchmarks, smoke run', () => {
     );
     expect(r.ratios.failedJobs?.value).toBe(0);
     expect(r.table).toContain('sluiceVsLangchain');
+    // The cache: the first collection embeds every chunk, the second (same texts) none.
+    expect(r.cache?.cold).toMatchObject({ tokens: r.corpus.tokens, stored: r.corpus.chunks, failed: 0 });
+    expect(r.cache?.warm).toMatchObject({ requests: 0, tokens: 0, stored: r.corpus.chunks, failed: 0 });
+    expect(r.cache?.tokensSaved).toBe(1);
+    expect(r.table).toContain('embedding cache');
   }, 120_000);
 });

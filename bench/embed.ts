@@ -91,6 +91,11 @@ export interface EmbedBenchOptions {
   chromaUrl?: string;
   /** Extra worker environment. */
   workerEnv?: Record<string, string>;
+  /**
+   * Also measure the embedding cache (`EMBEDDINGS_CACHE_MB`): Sluice with the cache on ingests the
+   * documents into one collection, then the same documents into a second.
+   */
+  cache: boolean;
   /** Write the JSON under bench/results/. */
   write: boolean;
   /** Progress lines. */
@@ -107,6 +112,7 @@ export const EMBED_PRESETS: Record<'full' | 'quick', Omit<EmbedBenchOptions, 'lo
     targetSeconds: 75,
     tutorialChunks: 250,
     windowSeconds: 10,
+    cache: true,
   },
   quick: {
     label: 'quick',
@@ -115,6 +121,7 @@ export const EMBED_PRESETS: Record<'full' | 'quick', Omit<EmbedBenchOptions, 'lo
     targetSeconds: 5,
     tutorialChunks: 20,
     windowSeconds: 2,
+    cache: true,
   },
 };
 
@@ -180,6 +187,32 @@ export interface EmbedContenderSummary {
   complete: boolean;
 }
 
+/** One Sluice ingest of the documents with the embedding cache on. */
+export interface EmbedCachePass {
+  seconds: number;
+  /** Requests and tokens the endpoint received. */
+  requests: number;
+  tokens: number;
+  failed: number;
+  /** Records in the collection after the pass. */
+  stored: number;
+}
+
+/**
+ * What the embedding cache saves, side by side in one run: Sluice (1 worker,
+ * `EMBEDDINGS_CACHE_MB` set) ingests the documents into a first collection with the cache empty,
+ * then the same documents into a second collection, against the same endpoint.
+ */
+export interface EmbedCacheResult {
+  cacheMb: number;
+  cold: EmbedCachePass;
+  warm: EmbedCachePass;
+  /** Share of the cold pass's tokens the warm pass did not send. */
+  tokensSaved: number;
+  /** Cold seconds ÷ warm seconds. */
+  speedup: number;
+}
+
 /** Everything the benchmark measured. */
 export interface EmbedBenchResult {
   benchmark: 'embed';
@@ -201,6 +234,8 @@ export interface EmbedBenchResult {
   contenders: Partial<Record<EmbedContender, EmbedContenderSummary>>;
   /** SPEC's targets: `utilisation`, `sluiceVsLangchain`, `failedJobs`, `http429Share`. */
   ratios: Record<string, { value: number; target: string; met: boolean | undefined; note?: string }>;
+  /** The embedding cache's savings (when `cache` was asked for). */
+  cache?: EmbedCacheResult;
   runs: EmbedRun[];
   /** The table printed on stdout. */
   table: string;
@@ -313,6 +348,7 @@ export async function runEmbedBench(options: EmbedBenchOptions): Promise<EmbedBe
       }
     }
 
+    const cache = options.cache ? await measureCache(serverOptions, docs) : undefined;
     const result = summarizeRuns({
       label: options.label,
       machine: await machine(),
@@ -322,6 +358,7 @@ export async function runEmbedBench(options: EmbedBenchOptions): Promise<EmbedBe
       limits,
       server: serverOptions,
       runs,
+      ...(cache ? { cache } : {}),
     });
     log(result.table);
     if (options.write) log(`  written to ${await writeResult('embed', result)}`);
@@ -333,6 +370,70 @@ export async function runEmbedBench(options: EmbedBenchOptions): Promise<EmbedBe
   }
 
   type Outcome = Pick<EmbedRun, 'seconds' | 'failed' | 'jobRetries' | 'error'>;
+
+  async function measureCache(
+    serverOptions: EmbeddingServerOptions,
+    docs: readonly BenchDocument[],
+  ): Promise<EmbedCacheResult> {
+    const cacheMb = 64;
+    log(
+      `embedding cache: Sluice, 1 worker, EMBEDDINGS_CACHE_MB=${cacheMb}: the documents into two collections`,
+    );
+    await using server = await startEmbeddingServer(serverOptions);
+    await using stack = await startStack({ label: 'bench-embed-cache', redis: redisUrl, chroma: chromaUrl });
+    const workers = await startWorkers(stack, {
+      count: 1,
+      env: { ...sluiceEnv(server), EMBEDDINGS_CACHE_MB: String(cacheMb) },
+    });
+    const sdk = sluiceClient(stack);
+    const passes: EmbedCachePass[] = [];
+    try {
+      for (const pass of ['cold', 'warm']) {
+        const collection = uniqueName(`bench-embed-cache-${pass}`);
+        const before = server.stats();
+        const phase = await runSluicePhase(sdk, pass, collection, docs, { tolerateFailures: true });
+        const after = server.stats();
+        passes.push({
+          seconds: phase.seconds,
+          requests: after.requests - before.requests,
+          tokens: after.tokens - before.tokens,
+          failed: phase.failed,
+          stored: await countRecords(client, collection),
+        });
+        await dropCollection(client, collection);
+        const p = passes.at(-1)!;
+        log(
+          `  ${pass}: ${fmt(p.seconds, 1)} s, ${p.requests} requests, ${p.tokens} tokens to the endpoint, ` +
+            `${p.stored} stored, failed ${p.failed}`,
+        );
+      }
+    } finally {
+      await sdk.close();
+      await workers.stop();
+    }
+    const [cold, warm] = passes as [EmbedCachePass, EmbedCachePass];
+    return {
+      cacheMb,
+      cold,
+      warm,
+      tokensSaved: cold.tokens ? 1 - warm.tokens / cold.tokens : 0,
+      speedup: cold.seconds / warm.seconds,
+    };
+  }
+
+  /** A Sluice worker's environment against `server`, as a user configures it. */
+  function sluiceEnv(server: EmbeddingServer): Record<string, string> {
+    return {
+      EMBEDDINGS: 'openai',
+      EMBEDDINGS_URL: server.baseUrl,
+      EMBEDDINGS_MODEL: MODEL,
+      EMBEDDINGS_API_KEY: API_KEY,
+      // The fleet-wide limiter's budget (workers that predate it ignore these).
+      EMBEDDINGS_RPM: String(server.options.rpm),
+      EMBEDDINGS_TPM: String(server.options.tpm),
+      ...options.workerEnv,
+    };
+  }
 
   async function runContender(
     contender: EmbedContender,
@@ -372,16 +473,7 @@ export async function runEmbedBench(options: EmbedBenchOptions): Promise<EmbedBe
         });
         const workers = await startWorkers(stack, {
           count: contender === 'sluice-2' ? 2 : 1,
-          env: {
-            EMBEDDINGS: 'openai',
-            EMBEDDINGS_URL: server.baseUrl,
-            EMBEDDINGS_MODEL: MODEL,
-            EMBEDDINGS_API_KEY: API_KEY,
-            // The fleet-wide limiter's budget (workers that predate it ignore these).
-            EMBEDDINGS_RPM: String(server.options.rpm),
-            EMBEDDINGS_TPM: String(server.options.tpm),
-            ...options.workerEnv,
-          },
+          env: sluiceEnv(server),
         });
         const sdk = sluiceClient(stack);
         try {
@@ -417,7 +509,7 @@ const pct = (share: number) => `${fmt(share * 100, 1)} %`;
 
 type Collected = Pick<
   EmbedBenchResult,
-  'label' | 'machine' | 'loadAverage' | 'options' | 'corpus' | 'limits' | 'server' | 'runs'
+  'label' | 'machine' | 'loadAverage' | 'options' | 'corpus' | 'limits' | 'server' | 'runs' | 'cache'
 >;
 
 function summarizeRuns(c: Collected): EmbedBenchResult {
@@ -535,5 +627,25 @@ function renderTable(c: Collected, s: Pick<EmbedBenchResult, 'contenders' | 'rat
     ),
     '',
     formatTable(['ratio', 'value', 'target', 'verdict', 'note'], ratioRows),
+    ...(c.cache ? ['', cacheTable(c.cache)] : []),
+  ].join('\n');
+}
+
+function cacheTable(cache: EmbedCacheResult): string {
+  const row = (name: string, p: EmbedCachePass) => [
+    name,
+    `${fmt(p.seconds, 1)} s`,
+    String(p.requests),
+    String(p.tokens),
+    `${p.stored}`,
+    String(p.failed),
+  ];
+  return [
+    `embedding cache (Sluice, 1 worker, EMBEDDINGS_CACHE_MB=${cache.cacheMb}): the same documents into two collections; ` +
+      `tokens saved ${pct(cache.tokensSaved)}, second collection ${fmt(cache.speedup, 1)}× faster`,
+    formatTable(
+      ['pass', 'wall', 'requests', 'tokens sent', 'stored', 'failed'],
+      [row('first collection (cache empty)', cache.cold), row('second collection (same texts)', cache.warm)],
+    ),
   ].join('\n');
 }

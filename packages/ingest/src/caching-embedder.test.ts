@@ -52,6 +52,36 @@ describe('CachingEmbedder', () => {
     ]);
   });
 
+  it('stores what it embeds before the endpoint has told its vector length, under the length it gave', async () => {
+    // As OpenAiEmbedder: dimensions 0 until its first answer.
+    class Learning implements Embedder {
+      readonly counting = new CountingEmbedder(16);
+      readonly id = this.counting.id;
+      #known = false;
+      get dimensions(): number {
+        return this.#known ? 16 : 0;
+      }
+      async embed(texts: readonly string[]): Promise<number[][]> {
+        const vectors = await this.counting.embed(texts);
+        this.#known = true;
+        return vectors;
+      }
+    }
+    const cache = new MapCache();
+    const endpoint = new Learning();
+    const outcomes: CacheOutcome[] = [];
+    const embedder = new CachingEmbedder(endpoint, cache, { onOutcome: (o) => outcomes.push(o) });
+    // Two callers at once, both before the first answer.
+    const [first] = await Promise.all([embedder.embed(['a', 'b']), embedder.embed(['c'])]);
+    expect(cache.entries.has(cacheKey(endpoint.id, 16, 'a'))).toBe(true);
+    expect(await embedder.embed(['c', 'a'])).toEqual([
+      (await endpoint.counting.inner.embed(['c']))[0],
+      first[0],
+    ]);
+    expect(endpoint.counting.embedded.sort()).toEqual(['a', 'b', 'c']);
+    expect(outcomes.at(-1)).toEqual({ hits: 2, misses: 0 });
+  });
+
   it('never reads a vector of another model or length', async () => {
     const cache = new MapCache();
     await new CachingEmbedder(new CountingEmbedder(16), cache).embed(['a']);

@@ -44,9 +44,23 @@ export class CachingEmbedder implements Embedder {
 
   async embed(texts: readonly string[], signal?: AbortSignal): Promise<number[][]> {
     if (texts.length === 0) return [];
-    // Before the first answer an endpoint's vector length is unknown: do not cache until known.
+    // Before an endpoint's first answer its vector length, part of every key, is unknown: nothing
+    // can be looked up, but what comes back is stored under the length it has. (Every job that a
+    // worker starts before its first answer arrives is in this case, not only the first.)
     const dimensions = this.#inner.dimensions;
-    if (dimensions === 0) return this.#inner.embed(texts, signal);
+    if (dimensions === 0) {
+      const vectors = await this.#inner.embed(texts, signal);
+      this.#onOutcome?.({ hits: 0, misses: texts.length });
+      const learned = vectors[0]?.length ?? 0;
+      if (learned > 0) {
+        await this.#cache
+          .setMany(
+            texts.map((text, i) => ({ key: cacheKey(this.#inner.id, learned, text), vector: vectors[i]! })),
+          )
+          .catch((err: unknown) => this.#onError?.(err));
+      }
+      return vectors;
+    }
     const keys = texts.map((text) => cacheKey(this.#inner.id, dimensions, text));
     const found = await this.#cache.getMany(keys).catch((err: unknown) => {
       this.#onError?.(err);
