@@ -144,7 +144,10 @@ describe('benchmarks, smoke run', () => {
     expect(r.ratios.failedJobs?.value).toBe(0);
     expect(r.table).toContain('sluiceVsLangchain');
     // The cache: the first collection embeds every chunk, the second (same texts) none.
-    expect(r.cache?.cold).toMatchObject({ tokens: r.corpus.tokens, stored: r.corpus.chunks, failed: 0 });
+    // (At most the corpus's tokens: a text in two documents may be embedded once.)
+    expect(r.cache?.cold).toMatchObject({ stored: r.corpus.chunks, failed: 0 });
+    expect(r.cache?.cold.tokens).toBeGreaterThan(0);
+    expect(r.cache?.cold.tokens).toBeLessThanOrEqual(r.corpus.tokens);
     expect(r.cache?.warm).toMatchObject({ requests: 0, tokens: 0, stored: r.corpus.chunks, failed: 0 });
     expect(r.cache?.tokensSaved).toBe(1);
     expect(r.table).toContain('embedding cache');

@@ -4,6 +4,7 @@ import { contentHash, type JobStatus } from '@sluice/core';
 import { SluiceClient } from '@sluice/sdk';
 import { ChromaStore } from '@sluice/ingest';
 import { corpusPath } from '../support/documents.js';
+import { GatedProxy, isChromaWrite } from '../support/gated-proxy.js';
 import { mintToken, startStack, type ApiProcess, type TestStack } from '../support/stack.js';
 import { TestClient, type JobAnswer } from './api-client.js';
 
@@ -31,6 +32,24 @@ function eventsOf(body: string): { event: string; data: JobStatus }[] {
         data: JSON.parse(dataLine!.slice('data: '.length)) as JobStatus,
       };
     });
+}
+
+/** Chunks written so far, from a job's progress. */
+function writtenOf(job: JobStatus): number {
+  return typeof job.progress === 'object' ? Number(job.progress.chunksWritten ?? 0) : 0;
+}
+
+/** Reads a streamed body to its end, calling `onText` with all of it so far after every chunk. */
+async function readStream(response: Response, onText: (text: string) => void): Promise<string> {
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return text;
+    text += decoder.decode(value, { stream: true });
+    onText(text);
+  }
 }
 
 describe('the API end to end, with a real worker process', () => {
@@ -198,10 +217,24 @@ describe('the API end to end, with a real worker process', () => {
     const [response, failing] = await Promise.all([open(accepted.body.jobId), open(hostile.body.jobId)]);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
-    await idle.startWorker({ WORKER_CONCURRENCY: '1' });
+    // The worker's Chroma is behind a gate that holds every upsert after the first until the
+    // stream has shown the first batch written: the progress between batches cannot be skipped
+    // (the stream sends the job as it is when it looks, not every change).
+    const gate = await GatedProxy.start(inject('chromaUrl'));
+    let upserts = 0;
+    gate.holdWhen((method, path) => isChromaWrite(method, path) && path.endsWith('/upsert') && ++upserts > 1);
+    let body: string;
+    try {
+      await idle.startWorker({ WORKER_CONCURRENCY: '1', CHROMA_URL: gate.url });
+      body = await readStream(response, (text) => {
+        if (eventsOf(text).some((e) => writtenOf(e.data) > 0)) gate.release();
+      });
+    } finally {
+      await gate.close();
+    }
 
     // The whole body: the stream ends by itself after the job's last event.
-    const events = eventsOf(await response.text());
+    const events = eventsOf(body);
     expect(events[0]).toMatchObject({ event: 'progress', data: { state: 'waiting' } });
     expect(events.slice(0, -1).every((e) => e.event === 'progress')).toBe(true);
     expect(events.at(-1)).toMatchObject({
@@ -209,9 +242,7 @@ describe('the API end to end, with a real worker process', () => {
       data: { state: 'completed', result: { docId: 'metrics.md' } },
     });
     const total = events.at(-1)!.data.result!.chunks;
-    const written = events.map((e) =>
-      typeof e.data.progress === 'object' ? Number(e.data.progress.chunksWritten ?? 0) : 0,
-    );
+    const written = events.map((e) => writtenOf(e.data));
     expect(written).toEqual([...written].sort((a, b) => a - b));
     // The first batch, written and reported before the job ended.
     expect(written.some((n) => n > 0 && n < total)).toBe(true);

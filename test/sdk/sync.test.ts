@@ -152,8 +152,9 @@ describe('sync: a collection mirrors a folder', () => {
     });
     await expect(interrupted).rejects.toThrow('Ctrl-C');
     // Run again: it sends what is left and joins what is still queued; then all is there.
-    const again = await syncFolder(sluice, { collection, dir, wait: true });
-    expect(again.added + again.unchanged).toBe(4);
+    const actions: SyncAction[] = [];
+    const again = await syncFolder(sluice, { collection, dir, wait: true, onAction: (a) => actions.push(a) });
+    expect(again.added + again.unchanged, JSON.stringify(actions)).toBe(4);
     expect(again.failed).toBe(0);
     expect(await docIds(collection)).toHaveLength(4);
     expect(await syncFolder(sluice, { collection, dir })).toEqual({

@@ -56,6 +56,9 @@ describe('createToken', () => {
     expect(await lifetime('30 mins')).toBe(1800);
     expect(await lifetime('1y')).toBe(31_557_600);
     expect(await lifetime(' 7d ')).toBe(604_800);
+    expect(await lifetime('3600')).toBe(3600);
+    expect(await lifetime('+ 1h')).toBe(3600);
+    expect(await lifetime('1.1h')).toBe(3960);
   });
 
   it('refuses a short secret, a bad collection name and a ttl that is not a positive duration', async () => {
@@ -75,5 +78,9 @@ describe('createToken', () => {
       'ttl',
     );
     expect(await invalid(createToken({ secret: TEST_SECRET, collections: ['docs'], ttl: 1.5 }))).toBe('ttl');
+    // Half a second is not a whole second, as a string either.
+    expect(await invalid(createToken({ secret: TEST_SECRET, collections: ['docs'], ttl: '0.5s' }))).toBe(
+      'ttl',
+    );
   });
 });

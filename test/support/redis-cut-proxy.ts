@@ -20,6 +20,11 @@ export interface RedisCutProxy {
   refuseNew(on: boolean): void;
   /** How many connections it has cut. */
   readonly cuts: number;
+  /**
+   * Resolves once a cut is complete: Redis has closed its side, which it does only after running
+   * every command it received before the end of the stream.
+   */
+  cut(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -51,6 +56,8 @@ export async function startRedisCutProxy(target: string): Promise<RedisCutProxy>
   const { hostname, port } = new URL(target);
   let armed: string | undefined;
   let cuts = 0;
+  let onCut: () => void = () => undefined;
+  const cutDone = new Promise<void>((resolve) => (onCut = resolve));
   let refusing = false;
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
@@ -76,8 +83,12 @@ export async function startRedisCutProxy(target: string): Promise<RedisCutProxy>
           armed = undefined;
           cuts += 1;
           // Redis reads what was written, then the end of the stream; the client sees a reset.
+          upstream.once('close', onCut);
           upstream.end();
           client.destroy();
+          // Read on to Redis's end of the stream (unpiped, the socket would pause and never close).
+          upstream.unpipe(client);
+          upstream.resume();
           return;
         }
       }
@@ -98,6 +109,7 @@ export async function startRedisCutProxy(target: string): Promise<RedisCutProxy>
     refuseNew: (on) => {
       refusing = on;
     },
+    cut: () => cutDone,
     get cuts() {
       return cuts;
     },

@@ -11,6 +11,9 @@ afterAll(() => {
   connection.disconnect();
 });
 
+/** What a worker logs (warn) when it hands a job back for a dependency's outage. */
+const OUTAGE = 'dependency outage: job handed back, queue paused';
+
 /** A small Markdown page of its own (distinct texts: nothing is shared between documents). */
 const page = (n: number) =>
   `# Page ${n}\n\n` +
@@ -35,7 +38,7 @@ describe('a worker against an OpenAI-compatible endpoint that refuses and goes a
       const documents = new DocumentQueue({ connection, prefix: stack.prefix });
       const collection = stack.collection('outage');
       try {
-        await stack.startWorker({
+        const worker = await stack.startWorker({
           WORKER_CONCURRENCY: '4',
           EMBEDDINGS: 'openai',
           EMBEDDINGS_URL: server.baseUrl,
@@ -76,10 +79,15 @@ describe('a worker against an OpenAI-compatible endpoint that refuses and goes a
         const refused = server.stats().rateLimited.total;
         expect(refused).toBeGreaterThan(0);
 
-        // Down: the endpoint goes away with jobs queued, and comes back on the same address.
+        // Down: the endpoint goes away with jobs queued, for longer than a request's own retries
+        // last (5, about 15 s), so that the worker hands the jobs back; then it comes back on the
+        // same address.
         await server.close();
         const whileDown = await submit(100, 3);
-        await new Promise((resolve) => setTimeout(resolve, 6000));
+        await waitFor(async () => worker.logs().some((l) => l.msg === OUTAGE), {
+          timeoutMs: 60_000,
+          what: 'a job handed back for the outage',
+        });
         for (const jobId of whileDown) {
           expect((await documents.status(jobId))?.state, jobId).not.toBe('failed');
         }

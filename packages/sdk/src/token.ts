@@ -12,7 +12,8 @@ export interface CreateTokenOptions {
   /** Collections the holder may touch, or `'*'` for all. */
   collections: TokenClaims['collections'];
   /**
-   * Lifetime: a duration such as `'90s'`, `'15m'`, `'1h'`, `'7d'`, `'2 weeks'`, `'1y'`, or seconds.
+   * Lifetime: a duration such as `'90s'`, `'15m'`, `'1.5h'`, `'7d'`, `'2 weeks'`, `'1y'`, or whole
+   * seconds (a number, or a string of digits).
    * @defaultValue `'1h'`
    */
   ttl?: string | number;
@@ -54,22 +55,27 @@ const UNIT_SECONDS: Readonly<Record<string, number>> = {
   w: 604_800,
   y: 31_557_600, // 365.25 days, as jose counts a year
 };
-// jose's duration words (seconds, secs, mins, hrs, weeks, yrs, …); each one's first letter is its unit.
+// jose's duration words (seconds, secs, mins, hrs, weeks, yrs, …); each one's first letter is its
+// unit. A bare number is seconds (`sluice token --ttl 3600`).
 const DURATION =
-  /^\+?(\d+(?:\.\d+)?) ?(seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|w|years?|yrs?|y)(?: from now)?$/i;
+  /^(\+ ?)?(\d+(?:\.\d+)?)(?: ?(seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|w|years?|yrs?|y))?( from now)?$/i;
 
 function ttlSeconds(ttl: string | number): number {
-  const match = typeof ttl === 'string' ? DURATION.exec(ttl.trim()) : null;
-  const seconds =
-    typeof ttl === 'number'
-      ? ttl
-      : match
-        ? Math.round(Number(match[1]) * UNIT_SECONDS[match[2]!.charAt(0).toLowerCase()]!)
-        : Number.NaN;
+  let seconds = Number.NaN;
+  if (typeof ttl === 'number') seconds = ttl;
+  else {
+    const match = DURATION.exec(ttl.trim());
+    // "+1h from now" is not a duration to jose either.
+    if (match && !(match[1] && match[4])) {
+      const unit = match[3] ? UNIT_SECONDS[match[3].charAt(0).toLowerCase()]! : 1;
+      // To the millisecond, so that 1.1h is 3960 and not 3960.0000000000005.
+      seconds = Math.round(Number(match[2]) * unit * 1000) / 1000;
+    }
+  }
   if (!Number.isFinite(seconds) || seconds <= 0 || !Number.isInteger(seconds)) {
     throw invalidRequest(
       'ttl',
-      `ttl must be a positive duration such as 15m, 1h, 7d, or a whole number of seconds; got ${String(ttl)}`,
+      `ttl must be a positive whole number of seconds or a duration such as 15m, 1h, 7d; got ${String(ttl)}`,
     );
   }
   return seconds;

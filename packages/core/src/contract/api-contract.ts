@@ -124,7 +124,7 @@ export const collectionProgressSchema = z.object({
   completed: z.number().int(),
   /** Jobs that failed for good. */
   failed: z.number().int(),
-  /** Jobs completed per minute over the last five minutes. */
+  /** Jobs completed per minute over the last five minutes, from the first of them with one. */
   perMinute: z.number(),
   /** Seconds until queued and active jobs are done at that rate; null when nothing runs or no rate is known. */
   etaSeconds: z.number().int().nullable(),

@@ -293,7 +293,8 @@ export class DocumentQueue {
 
   /**
    * Where a collection's jobs are: queued, active, completed, failed, the completion rate over the
-   * last five minutes and the time left at that rate. The cost does not grow with the backlog: the
+   * last five minutes (from the first of them with a completion, so that a run a minute old is not
+   * averaged over five) and the time left at that rate. The cost does not grow with the backlog: the
    * unfinished jobs are a count, and each call checks at most {@link PROGRESS_CHECKS_PER_CALL} of
    * them (all of them while there are fewer), one hash read each in one round trip. A job that
    * ended without its end recorded (its worker died in between) is counted then; one gone from
@@ -320,14 +321,14 @@ export class DocumentQueue {
         else if (state === 'unknown') await this.#connection.srem(pendingKey, id);
       }),
     );
-    const activeIds = active.flatMap((job) => (job.id === undefined ? [] : [job.id]));
-    const [left, activeHere] = await Promise.all([
-      this.#connection.scard(pendingKey),
-      activeIds.length ? this.#connection.smismember(pendingKey, ...activeIds) : Promise.resolve([]),
-    ]);
-    const running = activeHere.filter((member) => member === 1).length;
+    // Which of the fleet's active jobs are this collection's (SISMEMBER each, one round trip:
+    // SMISMEMBER would need Redis 6.2).
+    const members = this.#connection.pipeline();
+    for (const job of active) if (job.id !== undefined) members.sismember(pendingKey, job.id);
+    const [left, activeHere] = await Promise.all([this.#connection.scard(pendingKey), members.exec()]);
+    const running = (activeHere ?? []).filter(([, member]) => member === 1).length;
     const counts = await this.#connection.hgetall(this.#keys.progress(collection));
-    // The last four whole minutes and the current one so far, from the first of them with an end:
+    // The last four whole minutes and the current one so far, from the first of them with a completion:
     // a run that began a minute ago is not averaged over five.
     const now = Number(time[0]);
     const minute = Math.floor(now / 60);
