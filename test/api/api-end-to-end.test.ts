@@ -41,7 +41,7 @@ function writtenOf(job: JobStatus): number {
 
 /** Reads a streamed body to its end, calling `onText` with all of it so far after every chunk. */
 async function readStream(response: Response, onText: (text: string) => void): Promise<string> {
-  const reader = response.body!.getReader();
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
   const decoder = new TextDecoder();
   let text = '';
   for (;;) {
